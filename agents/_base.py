@@ -1,0 +1,70 @@
+"""Base class that makes an agent a LangGraph node usable in any ``StateGraph``.
+
+An agent is a LangChain ``Runnable``: ``builder.add_node("counselor", StrategyCounselor())`` works, and the graph
+calls ``invoke`` or ``ainvoke`` depending on how it is run, so async graphs reach the model's async path instead
+of a thread pool. The node reads the LangGraph ``Runtime`` (and its ``ESCContext``) when it runs inside a graph;
+outside a graph, call ``agent(state)`` or ``await agent.acall(state)`` directly, optionally with a runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+from langgraph.runtime import Runtime, get_runtime
+
+from escgraph.types import ESCContext
+
+__all__ = ["AgentNode", "context_of"]
+
+
+def _current_runtime() -> Runtime | None:
+    try:
+        return get_runtime()
+    except RuntimeError:  # called outside a graph run
+        return None
+
+
+def context_of(runtime: Runtime | None) -> ESCContext:
+    """The run's ``ESCContext``; a default one when the graph was run without context."""
+    ctx = getattr(runtime, "context", None) if runtime is not None else None
+    return ctx if isinstance(ctx, ESCContext) else ESCContext()
+
+
+class AgentNode(Runnable[dict, dict]):
+    """A graph node: ``run(state, runtime) -> partial state update`` with an async twin ``arun``."""
+
+    name: str = "agent"
+
+    # -- to implement -------------------------------------------------------------------------------------
+    def run(self, state: dict, runtime: Runtime | None) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def arun(self, state: dict, runtime: Runtime | None) -> dict:
+        # Default: the sync path in a worker thread, so the event loop is never blocked.
+        import asyncio
+
+        return await asyncio.to_thread(self.run, state, runtime)
+
+    # -- direct use -----------------------------------------------------------------------------------------
+    def __call__(self, state: dict, runtime: Runtime | None = None) -> dict:
+        return self.run(state, runtime)
+
+    async def acall(self, state: dict, runtime: Runtime | None = None) -> dict:
+        return await self.arun(state, runtime)
+
+    # -- Runnable protocol (what StateGraph calls) -----------------------------------------------------------
+    def invoke(self, input: dict, config: RunnableConfig | None = None, **kwargs: Any) -> dict:
+        return self._call_with_config(lambda state: self.run(state, _current_runtime()), input, config)
+
+    async def ainvoke(self, input: dict, config: RunnableConfig | None = None, **kwargs: Any) -> dict:
+        async def _run(state: dict) -> dict:
+            return await self.arun(state, _current_runtime())
+
+        return await self._acall_with_config(_run, input, config)
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str:
+        return name or self.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

@@ -1,0 +1,127 @@
+"""Strategy counselor (SweetieChat): reads the dialogue and recommends the next ESConv support strategy."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
+
+from escgraph.agents._base import AgentNode
+from escgraph.agents._dialogue import dialogue_lines
+from escgraph.agents._models import resolve_model, role_config
+from escgraph.prompts import PromptTemplate, load_data, load_prompt
+from escgraph.types import STRATEGIES
+
+__all__ = ["StrategyCounselor", "StrategyDecision", "strategy_definitions"]
+
+StrategyName = Literal[
+    "Question", "Restatement or Paraphrasing", "Reflection of feelings", "Self-disclosure",
+    "Affirmation and Reassurance", "Providing Suggestions", "Information", "Others",
+]
+StageName = Literal["exploration", "comforting", "action"]
+
+
+class StrategyDecision(BaseModel):
+    """Structured output of the strategy counselor. Enums come first and strings are bounded so even the
+    embedded 135M model returns parseable JSON under constrained decoding."""
+
+    strategy: StrategyName
+    stage: StageName
+    rationale: str = Field(max_length=200, description="one short sentence: why this strategy now")
+    repeat_reason: str = Field(
+        default="", max_length=160,
+        description="only when repeating the same strategy a third time in a row: why that is right",
+    )
+
+
+def strategy_definitions() -> dict[str, dict[str, str]]:
+    return load_data("strategies")["strategies"]
+
+
+# Where to switch when the model repeats a strategy a third time with no reason: a stage-appropriate neighbour.
+_SWITCH_ORDER: dict[str, list[str]] = {
+    "exploration": ["Question", "Restatement or Paraphrasing", "Reflection of feelings"],
+    "comforting": ["Reflection of feelings", "Affirmation and Reassurance", "Restatement or Paraphrasing"],
+    "action": ["Providing Suggestions", "Information", "Affirmation and Reassurance"],
+}
+
+
+class StrategyCounselor(AgentNode):
+    """Chooses one of the eight strategies, a stage and a rationale for the supporter's next turn.
+
+    It never uses the same strategy more than ``max_repeat`` times in a row without a stated reason: when the
+    model does, it is asked once more, and if it still gives no reason the counselor switches to a
+    stage-appropriate alternative and says so in the rationale.
+    """
+
+    name = "strategy_counselor"
+
+    def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
+                 max_repeat: int = 2, role: str = "counselor") -> None:
+        self.model = model
+        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "strategy_counselor")
+        self.max_repeat = max_repeat
+        self.role = role
+
+    # -- prompt ---------------------------------------------------------------------------------------------
+    def messages(self, state: dict, repeat_note: str = "") -> list:
+        defs = strategy_definitions()
+        strategy_list = "\n".join(f"- {name}: {defs[name]['definition']}" for name in STRATEGIES)
+        history = state.get("strategy_history") or []
+        user = self.prompt.render(
+            "user",
+            situation=state.get("situation") or "not stated",
+            dialogue=dialogue_lines(state.get("messages", [])),
+            recent_strategies=", ".join(history[-3:]) or "none yet",
+            repeat_note=repeat_note,
+        )
+        return [SystemMessage(self.prompt.render("system", strategy_list=strategy_list)), HumanMessage(user)]
+
+    def _would_exceed_repeat(self, state: dict, strategy: str) -> bool:
+        history = state.get("strategy_history") or []
+        return len(history) >= self.max_repeat and all(s == strategy for s in history[-self.max_repeat:])
+
+    def _repeat_note(self, strategy: str) -> str:
+        return (f"Note: '{strategy}' was used {self.max_repeat} times in a row. Choose a different strategy, "
+                f"or fill repeat_reason with why repeating it is right.")
+
+    def _finish(self, state: dict, decision: StrategyDecision) -> dict:
+        strategy, rationale = decision.strategy, decision.rationale.strip()
+        if self._would_exceed_repeat(state, strategy):
+            if decision.repeat_reason.strip():
+                rationale = f"{rationale} (Repeating on purpose: {decision.repeat_reason.strip()})".strip()
+            else:
+                options = [s for s in _SWITCH_ORDER[decision.stage] if s != strategy]
+                strategy = options[0]
+                rationale = (f"{rationale} Switched from '{decision.strategy}' to '{strategy}': it was already "
+                             f"used {self.max_repeat} times in a row with no reason to repeat it.").strip()
+        return {
+            "strategy": strategy,
+            "stage": decision.stage,
+            "strategy_rationale": rationale,
+            "strategy_history": [strategy],
+        }
+
+    def _needs_second_ask(self, state: dict, decision: StrategyDecision) -> bool:
+        return self._would_exceed_repeat(state, decision.strategy) and not decision.repeat_reason.strip()
+
+    # -- node -----------------------------------------------------------------------------------------------
+    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(StrategyDecision)
+        config = role_config(self.role, self.name)
+        decision = chooser.invoke(self.messages(state), config=config)
+        if self._needs_second_ask(state, decision):
+            decision = chooser.invoke(self.messages(state, self._repeat_note(decision.strategy)), config=config)
+        return self._finish(state, decision)
+
+    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
+        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(StrategyDecision)
+        config = role_config(self.role, self.name)
+        decision = await chooser.ainvoke(self.messages(state), config=config)
+        if self._needs_second_ask(state, decision):
+            decision = await chooser.ainvoke(self.messages(state, self._repeat_note(decision.strategy)),
+                                             config=config)
+        return self._finish(state, decision)

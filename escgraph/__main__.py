@@ -1,0 +1,3 @@
+from escgraph.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""Root typer app; known errors become one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from escgraph._version import __version__
+
+app = typer.Typer(
+    name="escgraph",
+    help="Multi-agent emotional support conversation: chat with counselor graphs, check safety, simulate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,  # plain click errors: one line, no boxed panel
+)
+
+
+class CLIError(click.ClickException):
+    """An error the user can fix: printed as one line on stderr, exit code ``code``, no traceback."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"escgraph: error: {self.message}", file=file or sys.stderr)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"escgraph {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """escgraph command line."""
+
+
+def _register_commands() -> None:
+    # imported here so `escgraph --version` does not pay for langgraph imports
+    from escgraph.cli import chat, graphs_cmd, safety, selfplay_cmd  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register_commands()
+    app(args=argv, standalone_mode=True)
+
+
+def cli_app() -> typer.Typer:
+    """The app with every command registered (for tests and embedding)."""
+    _register_commands()
+    return app

@@ -1,0 +1,133 @@
+"""``escgraph chat``: talk to a counselor graph; interactive in a terminal, line by line from a pipe."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from escgraph.cli._app import CLIError, app
+from escgraph.messages import InvalidMessageError, clean_seeker_message, decode_line
+
+
+def _load_model(spec: str, base_url: str | None = None) -> Any:
+    from escgraph.llm import ModelSpecError, load_chat_model
+
+    try:
+        return load_chat_model(spec, base_url=base_url)
+    except ModelSpecError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _build(graph: str, db: Path | None) -> Any:
+    from escgraph.graphs import UnknownGraphError, build_graph
+    from escgraph.memory import CheckpointDBError, open_sqlite_checkpointer
+
+    try:
+        checkpointer = open_sqlite_checkpointer(db)
+    except CheckpointDBError as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        return build_graph(graph, checkpointer=checkpointer)
+    except UnknownGraphError as exc:
+        raise CLIError(str(exc)) from None
+
+
+class ChatSession:
+    """One conversation thread on a compiled graph, with the run context carrying the models."""
+
+    def __init__(self, graph: Any, model: Any, thread: str, locale: str) -> None:
+        from escgraph.types import ESCContext
+
+        self.graph = graph
+        self.thread = thread
+        self.context = ESCContext(models={"counselor": model}, locale=locale)
+        self.config = {"configurable": {"thread_id": thread}}
+
+    def send(self, text: str) -> dict[str, Any]:
+        from langchain_core.messages import HumanMessage
+
+        state = self.graph.invoke({"messages": [HumanMessage(text)]}, config=self.config, context=self.context)
+        safety = state.get("safety") or {}
+        return {
+            "reply": state.get("reply") or "",
+            "strategy": state.get("strategy"),
+            "stage": state.get("stage"),
+            "rationale": state.get("strategy_rationale"),
+            "safety": {k: safety.get(k) for k in ("crisis", "category", "score")},
+            "thread": self.thread,
+            "turn": state.get("turn", 0),
+        }
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _piped(session: ChatSession, as_json: bool) -> int:
+    rejected = 0
+    for line_no, raw in enumerate(sys.stdin.buffer, start=1):
+        raw = raw.rstrip(b"\r\n")
+        try:
+            text = clean_seeker_message(decode_line(raw, line_no))
+        except InvalidMessageError as exc:
+            rejected += 1
+            message = str(exc) if str(exc).startswith("line ") else f"line {line_no}: {exc}"
+            print(f"escgraph: skipped {message}", file=sys.stderr)
+            if as_json:
+                print(json.dumps({"reply": None, "error": message, "line": line_no}), flush=True)
+            continue
+        result = session.send(text)
+        print(json.dumps(result, ensure_ascii=False) if as_json else _one_line(result["reply"]), flush=True)
+    return 1 if rejected else 0
+
+
+def _interactive(session: ChatSession, graph: str, as_json: bool) -> None:
+    from rich.console import Console
+    from rich.prompt import Prompt
+
+    console = Console()
+    console.print(f"[bold]escgraph chat[/bold] · graph [cyan]{graph}[/cyan] · thread [cyan]{session.thread}[/cyan]"
+                  " · /quit or Ctrl-D to leave")
+    while True:
+        try:
+            text = Prompt.ask("[bold green]you[/bold green]", console=console)
+        except EOFError:
+            break
+        if text.strip() in {"/quit", "/exit"}:
+            break
+        try:
+            text = clean_seeker_message(text)
+        except InvalidMessageError as exc:
+            console.print(f"[yellow]{exc}[/yellow]")
+            continue
+        with console.status("thinking…"):
+            result = session.send(text)
+        if as_json:
+            console.print_json(json.dumps(result, ensure_ascii=False))
+        else:
+            console.print(f"[bold magenta]counselor[/bold magenta] [dim]({result['strategy']})[/dim] "
+                          f"{result['reply']}", highlight=False)
+
+
+@app.command("chat")
+def chat(
+    graph: str = typer.Option("sweetiechat", "--graph", "-g", help="Registered graph name (see `escgraph graphs`)."),
+    model: str = typer.Option("local", "--model", "-m", help="Model spec: local, local:PATH.gguf, provider:model."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server URL for a provider:model spec."),
+    thread: str = typer.Option(None, "--thread", "-t", help="Conversation id; reuse it to continue a conversation."),
+    db: Path = typer.Option(None, "--db", help="SQLite checkpoint file (default: in the escgraph data folder)."),
+    locale: str = typer.Option("en", "--locale", help="Locale for crisis resources, e.g. en-US, en-GB, de-DE."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per reply (reply, strategy, safety, …)."),
+) -> None:
+    """Talk to a counselor graph. Reads one message per line when stdin is not a terminal."""
+    compiled = _build(graph, db)
+    session = ChatSession(compiled, _load_model(model, base_url), thread or uuid.uuid4().hex[:12], locale)
+    if sys.stdin.isatty():
+        _interactive(session, graph, as_json)
+    else:
+        raise typer.Exit(_piped(session, as_json))

@@ -1,0 +1,29 @@
+"""``escgraph graphs``: list the registered graphs."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from escgraph.cli._app import app
+
+
+@app.command("graphs")
+def graphs(as_json: bool = typer.Option(False, "--json", help="One JSON object per graph.")) -> None:
+    """List the registered graphs with a one-line description."""
+    from escgraph.graphs import list_graphs
+
+    infos = list_graphs()
+    if as_json:
+        for info in infos:
+            typer.echo(json.dumps({"name": info.name, "description": info.description}))
+        return
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("graph")
+    table.add_column("description")
+    for info in infos:
+        table.add_row(info.name, info.description)
+    Console().print(table)

@@ -1,0 +1,21 @@
+"""Prebuilt graphs (one module per family) and the registry that names them."""
+
+from escgraph.graphs.registry import (
+    GraphInfo,
+    UnknownGraphError,
+    build_graph,
+    get_graph_info,
+    list_graphs,
+    register_graph,
+)
+from escgraph.graphs.sweetiechat import build_sweetiechat
+
+__all__ = [
+    "GraphInfo",
+    "UnknownGraphError",
+    "build_graph",
+    "build_sweetiechat",
+    "get_graph_info",
+    "list_graphs",
+    "register_graph",
+]

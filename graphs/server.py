@@ -1,0 +1,9 @@
+"""Entry points for ``langgraph dev`` / LangGraph Platform (see ``langgraph.json``).
+
+The server supplies its own checkpointer and store, so graphs are compiled without one; models come from each
+run's context, defaulting to the embedded local model.
+"""
+
+from escgraph.graphs import build_graph
+
+sweetiechat = build_graph("sweetiechat")
