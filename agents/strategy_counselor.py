@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from escgraph.agents._base import AgentNode
 from escgraph.agents._dialogue import dialogue_lines
 from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._text import clean_rationale
 from escgraph.prompts import PromptTemplate, load_data, load_prompt
 from escgraph.types import STRATEGIES
 
@@ -89,14 +90,15 @@ class StrategyCounselor(AgentNode):
                 f"or fill repeat_reason with why repeating it is right.")
 
     def _finish(self, state: dict, decision: StrategyDecision) -> dict:
-        strategy, rationale = decision.strategy, decision.rationale.strip()
+        strategy = decision.strategy
+        rationale = clean_rationale(decision.rationale) or "(the model gave no usable rationale)"
         if self._would_exceed_repeat(state, strategy):
-            if decision.repeat_reason.strip():
-                rationale = f"{rationale} (Repeating on purpose: {decision.repeat_reason.strip()})".strip()
+            if reason := clean_rationale(decision.repeat_reason):
+                rationale = f"{rationale} (Repeating on purpose: {reason})"
             else:
                 options = [s for s in _SWITCH_ORDER[decision.stage] if s != strategy]
                 strategy = options[0]
-                rationale = (f"{rationale} Switched from '{decision.strategy}' to '{strategy}': it was already "
+                rationale = (f"{rationale.rstrip('.')}. Switched from '{decision.strategy}' to '{strategy}': it was already "
                              f"used {self.max_repeat} times in a row with no reason to repeat it.").strip()
         return {
             "strategy": strategy,
@@ -106,7 +108,7 @@ class StrategyCounselor(AgentNode):
         }
 
     def _needs_second_ask(self, state: dict, decision: StrategyDecision) -> bool:
-        return self._would_exceed_repeat(state, decision.strategy) and not decision.repeat_reason.strip()
+        return self._would_exceed_repeat(state, decision.strategy) and not clean_rationale(decision.repeat_reason)
 
     # -- node -----------------------------------------------------------------------------------------------
     def run(self, state: dict, runtime: Runtime | None = None) -> dict:

@@ -15,6 +15,9 @@ from escgraph.prompts import PromptTemplate, load_prompt
 
 __all__ = ["Supporter"]
 
+# Where a small model starts writing the other side of the dialogue or a commentary on its own reply.
+# At most four: OpenAI-compatible servers reject more.
+STOP_SEQUENCES = ["\nSeeker:", "\nUser:", "\" This response", "\" This is"]
 _RETRY_NUDGE = ("Your last reply was empty or repeated itself. Write one fresh, warm reply of one or two "
                 "sentences about what they just said.")
 
@@ -65,7 +68,8 @@ class Supporter(AgentNode):
         model = resolve_model(self.model, runtime, self.role)
         messages = self.messages(state)
         for attempt in range(self.retries + 1):
-            reply = self._accept(message_text(model.invoke(messages, config=role_config(self.role, self.name))))
+            ai = model.invoke(messages, config=role_config(self.role, self.name), stop=STOP_SEQUENCES)
+            reply = self._accept(message_text(ai))
             if reply:
                 return self._update(state, reply, "model" if attempt == 0 else "model_retry")
             messages = [*messages, SystemMessage(_RETRY_NUDGE)]
@@ -75,7 +79,7 @@ class Supporter(AgentNode):
         model = resolve_model(self.model, runtime, self.role)
         messages = self.messages(state)
         for attempt in range(self.retries + 1):
-            ai = await model.ainvoke(messages, config=role_config(self.role, self.name))
+            ai = await model.ainvoke(messages, config=role_config(self.role, self.name), stop=STOP_SEQUENCES)
             reply = self._accept(message_text(ai))
             if reply:
                 return self._update(state, reply, "model" if attempt == 0 else "model_retry")

@@ -80,7 +80,7 @@ def test_control_characters_inside_a_message_are_removed(tmp_path):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--model", "nonsense"], "model spec"),
+        (["--model", "nonsense"], "spec 'nonsense' is not valid"),
         (["--model", "local:/no/such/model.gguf"], "/no/such/model.gguf"),
         (["--graph", "nope"], "unknown graph 'nope'"),
     ],

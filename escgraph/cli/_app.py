@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from escgraph._version import __version__
@@ -19,7 +18,11 @@ app = typer.Typer(
 )
 
 
-class CLIError(click.ClickException):
+# The ClickException class typer catches: recent typer versions vendor their own click.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class CLIError(_ClickException):
     """An error the user can fix: printed as one line on stderr, exit code ``code``, no traceback."""
 
     def __init__(self, message: str, code: int = 2) -> None:
@@ -27,7 +30,7 @@ class CLIError(click.ClickException):
         self.exit_code = code
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
-        click.echo(f"escgraph: error: {self.message}", file=file or sys.stderr)
+        typer.echo(f"escgraph: error: {self.message}", file=file or sys.stderr)
 
 
 def _version(value: bool) -> None:
