@@ -1,0 +1,265 @@
+"""The safety detector: rules + embedding similarity (+ an optional model), combined in one explainable score.
+
+How the score is made, per category ``c`` (suicide, self_harm, abuse, violence, acute_danger)::
+
+    rule_c       noisy-OR of the weights of matching rules (after idiom / media dampeners)   see _rules.py
+    embedding_c  calibrated margin of crisis-exemplar over hard-negative similarity          see _similarity.py
+    trust        1 for English (or unknown) text, ``foreign_embedding_trust`` otherwise (MiniLM is English-only)
+    combined_c = 1 - (1 - rule_c) * (1 - trust * embedding_c)                                 (noisy-OR)
+    score      = max_c combined_c;  category = argmax;  crisis = score >= threshold
+
+A strong rule hit (weight >= the rule book's ``strong_weight``) is a crisis on its own. When a chat model is
+given and the score is ambiguous (``ambiguous`` band) with no strong hit, the model's structured answer may
+raise the score above the threshold or, if confident, lower it below; it can never clear a strong hit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from escgraph.agents.safety._language import guess_language
+from escgraph.agents.safety._model_check import RiskAssessment, aassess_with_model, assess_with_model
+from escgraph.agents.safety._rules import CATEGORIES, RuleBook, RuleResult, load_rulebook
+from escgraph.agents.safety._similarity import (
+    EmbeddingCalibration,
+    ExemplarIndex,
+    SimilarityScore,
+    load_exemplar_index,
+)
+from escgraph.agents.safety._text import chunks_for_embedding, clean_text, fold_for_rules, sentence_spans
+from escgraph.types import SafetyVerdict
+
+__all__ = ["SafetyDetector", "default_detector"]
+
+_MAX_SENTENCE_PIECES = 8  # a short message is also embedded sentence by sentence, up to this many
+
+
+@dataclass
+class _Prepared:
+    """One message after cleaning, language guess and rule scan; embedding pieces still to score."""
+
+    text: str
+    language: str | None
+    rules: RuleResult
+    pieces: list[str]
+    piece_damping: list[float]
+
+
+class SafetyDetector:
+    """Decides whether a seeker message shows risk. Thread-safe; share one instance.
+
+    Args:
+        model: optional capable chat model for a second opinion on ambiguous messages (``None``: no model).
+        threshold: combined score at or above which a message is a crisis.
+        ambiguous: ``(low, high)`` score band in which the model, if any, is asked.
+        foreign_embedding_trust: weight of the (English-only) embedding signal for non-English text.
+        use_embeddings: ``False`` runs on rules alone (no model load; lower recall on indirect phrasing).
+        rules_path / exemplars_path: your own ``rules.yaml`` / ``exemplars.yaml`` instead of the packaged ones.
+        calibration: the embedding signal's sigmoid constants.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        threshold: float = 0.5,
+        ambiguous: tuple[float, float] = (0.25, 0.75),
+        foreign_embedding_trust: float = 0.6,
+        use_embeddings: bool = True,
+        rules_path: str | Path | None = None,
+        exemplars_path: str | Path | None = None,
+        calibration: EmbeddingCalibration | None = None,
+    ) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        if not 0.0 <= ambiguous[0] <= ambiguous[1] <= 1.0:
+            raise ValueError(f"ambiguous must be a (low, high) band inside [0, 1], got {ambiguous}")
+        self.model = model
+        self.threshold = threshold
+        self.ambiguous = ambiguous
+        self.foreign_embedding_trust = foreign_embedding_trust
+        self.use_embeddings = use_embeddings
+        self.calibration = calibration or EmbeddingCalibration()
+        self.rulebook: RuleBook = load_rulebook(rules_path)
+        self._exemplars_path = exemplars_path
+        self._index: ExemplarIndex | None = None
+        self._index_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"SafetyDetector(threshold={self.threshold}, embeddings={self.use_embeddings}, "
+                f"model={type(self.model).__name__ if self.model is not None else None})")
+
+    # -- public API -------------------------------------------------------------------------------------------
+    def check(self, text: Any) -> SafetyVerdict:
+        """Verdict for one message. Never raises on odd input (``None``, bytes, control characters, 1 MB)."""
+        return self.check_many([text])[0]
+
+    async def acheck(self, text: Any) -> SafetyVerdict:
+        """:meth:`check` without blocking the event loop (CPU work runs in a worker thread)."""
+        prepared = await asyncio.to_thread(self._score_without_model, [text])
+        return (await self._afinish(prepared))[0]
+
+    def check_many(self, texts: Iterable[Any]) -> list[SafetyVerdict]:
+        """Verdicts for many messages; the embedding model sees all of them in one batch."""
+        scored = self._score_without_model(list(texts))
+        return [self._apply_model(item, verdict) for item, verdict in scored]
+
+    async def acheck_many(self, texts: Iterable[Any]) -> list[SafetyVerdict]:
+        scored = await asyncio.to_thread(self._score_without_model, list(texts))
+        return await self._afinish(scored)
+
+    # -- scoring --------------------------------------------------------------------------------------------
+    def _index_or_none(self) -> ExemplarIndex | None:
+        if not self.use_embeddings:
+            return None
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    self._index = load_exemplar_index(self._exemplars_path)
+        return self._index
+
+    def _prepare(self, raw: Any) -> _Prepared:
+        text = clean_text(raw)
+        folded = fold_for_rules(text)
+        rules = self.rulebook.scan(folded)
+        pieces = chunks_for_embedding(text) if self.use_embeddings else []
+        if self.use_embeddings and len(text) <= 400:
+            sentences = [text[a:b].strip() for a, b in sentence_spans(text)]
+            sentences = [s for s in sentences if len(s.split()) >= 3 and s != text]
+            pieces += sentences[:_MAX_SENTENCE_PIECES]
+        damping = [self._damping(piece) for piece in pieces]
+        return _Prepared(text, guess_language(text), rules, pieces, damping)
+
+    def _damping(self, piece: str) -> float:
+        """Smallest dampener factor found in ``piece`` (1.0 when none): idioms and media talk weaken similarity."""
+        folded = fold_for_rules(piece)
+        factors = [d.factor for d in self.rulebook.dampeners for p in d.patterns if p.search(folded)]
+        return min(factors, default=1.0)
+
+    def _score_without_model(self, texts: Sequence[Any]) -> list[tuple[_Prepared, SafetyVerdict]]:
+        prepared = [self._prepare(t) for t in texts]
+        index = self._index_or_none()
+        similarity: list[SimilarityScore | None] = [None] * len(prepared)
+        if index is not None:
+            from escgraph.embeddings import EMBEDDING_DIM, embed
+
+            all_pieces = [p for item in prepared for p in item.pieces]
+            vectors = embed(all_pieces) if all_pieces else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+            start = 0
+            for i, item in enumerate(prepared):
+                rows = vectors[start:start + len(item.pieces)]
+                start += len(item.pieces)
+                similarity[i] = index.score_pieces(rows, item.piece_damping, self.calibration)
+        return [(item, self._combine(item, sim)) for item, sim in zip(prepared, similarity)]
+
+    def _combine(self, item: _Prepared, sim: SimilarityScore | None) -> SafetyVerdict:
+        if not item.text:
+            return SafetyVerdict(crisis=False, category="none", score=0.0, reasons=["empty message"])
+        trust = 1.0 if item.language in (None, "en") else self.foreign_embedding_trust
+        embedding = {c: trust * (sim.scores[c] if sim else 0.0) for c in CATEGORIES}
+        combined = {c: 1.0 - (1.0 - item.rules.scores[c]) * (1.0 - embedding[c]) for c in CATEGORIES}
+        category = max(CATEGORIES, key=combined.__getitem__)
+        score = combined[category]
+        strongest = item.rules.strongest_hit
+        strong = strongest is not None and not strongest.dampened_by \
+            and strongest.weight >= self.rulebook.strong_weight
+        if strong:  # a strong hit decides the category, whatever the embedding leans to
+            category = strongest.rule.category
+            score = max(score, combined[category])
+        crisis = strong or score >= self.threshold
+
+        signals: dict[str, float] = {"rules": round(item.rules.top, 4), "embedding": round(max(embedding.values()), 4)}
+        for c in CATEGORIES:
+            if item.rules.scores[c] > 0:
+                signals[f"rules.{c}"] = round(item.rules.scores[c], 4)
+            if embedding[c] > 0.01:
+                signals[f"embedding.{c}"] = round(embedding[c], 4)
+        if sim is not None:
+            signals["similarity.crisis"] = round(sim.crisis_similarity, 4)
+            signals["similarity.negative"] = round(sim.negative_similarity, 4)
+        if item.rules.dampeners:
+            signals["dampeners"] = float(len(item.rules.dampeners))
+
+        reasons = [_hit_reason(hit, item) for hit in sorted(item.rules.hits, key=lambda h: -h.weight)[:4]]
+        if sim is not None and sim.nearest_exemplar and max(embedding.values()) >= 0.05:
+            reasons.append(f'close to crisis example "{sim.nearest_exemplar}" ({sim.crisis_similarity:.2f}) '
+                           f'vs ordinary "{sim.nearest_negative}" ({sim.negative_similarity:.2f})')
+        if trust < 1.0:
+            reasons.append(f"language {item.language}: embedding signal weighted {trust:.2f}")
+        dampener_ids = sorted({d for d, _ in item.rules.dampeners})
+        if dampener_ids:
+            reasons.append("figure of speech / media context: " + ", ".join(dampener_ids))
+        reasons.append(f"score {score:.2f} {'>=' if crisis else '<'} threshold {self.threshold:.2f}"
+                       + (" (strong rule)" if strong else ""))
+        return SafetyVerdict(crisis=crisis, category=category if crisis else "none",
+                             score=min(1.0, max(0.0, score)), signals=signals, reasons=reasons,
+                             language=item.language)
+
+    # -- optional model ---------------------------------------------------------------------------------------
+    def _needs_model(self, item: _Prepared, verdict: SafetyVerdict) -> bool:
+        if self.model is None or not item.text:
+            return False
+        strongest = item.rules.strongest_hit
+        if strongest is not None and not strongest.dampened_by and strongest.weight >= self.rulebook.strong_weight:
+            return False  # never second-guess a strong rule
+        low, high = self.ambiguous
+        return low <= verdict.score < high
+
+    def _apply_model(self, item: _Prepared, verdict: SafetyVerdict) -> SafetyVerdict:
+        if not self._needs_model(item, verdict):
+            return verdict
+        return _merge_model(verdict, assess_with_model(self.model, item.text), self.threshold)
+
+    async def _afinish(self, scored: list[tuple[_Prepared, SafetyVerdict]]) -> list[SafetyVerdict]:
+        async def finish(item: _Prepared, verdict: SafetyVerdict) -> SafetyVerdict:
+            if not self._needs_model(item, verdict):
+                return verdict
+            return _merge_model(verdict, await aassess_with_model(self.model, item.text), self.threshold)
+
+        return list(await asyncio.gather(*(finish(i, v) for i, v in scored)))
+
+
+def _merge_model(verdict: SafetyVerdict, answer: RiskAssessment | None, threshold: float) -> SafetyVerdict:
+    if answer is None:
+        return verdict
+    signals = {**verdict.signals, "model": round(answer.confidence if answer.category != "none" else 0.0, 4)}
+    reasons = list(verdict.reasons)
+    if answer.category != "none":
+        score = max(verdict.score, threshold + (1.0 - threshold) * 0.5 * answer.confidence)
+        reasons.append(f"model: {answer.category} ({answer.confidence:.2f}) {answer.reason}".strip())
+        return verdict.model_copy(update={"crisis": True, "category": answer.category, "score": min(score, 1.0),
+                                          "signals": signals, "reasons": reasons})
+    if answer.confidence >= 0.6:
+        reasons.append(f"model: no risk ({answer.confidence:.2f}) {answer.reason}".strip())
+        score = min(verdict.score, threshold * 0.9)
+        return verdict.model_copy(update={"crisis": False, "category": "none", "score": score,
+                                          "signals": signals, "reasons": reasons})
+    reasons.append(f"model unsure ({answer.confidence:.2f}); kept rule/embedding verdict")
+    return verdict.model_copy(update={"signals": signals, "reasons": reasons})
+
+
+def _hit_reason(hit: Any, item: _Prepared) -> str:
+    matched = fold_for_rules(item.text)[hit.span[0]:hit.span[1]][:60]
+    note = f", dampened by {', '.join(hit.dampened_by)}" if hit.dampened_by else ""
+    return f'rule {hit.rule.id} ({hit.rule.category} {hit.weight:.2f}{note}): "{matched}"'
+
+
+_default: SafetyDetector | None = None
+_default_lock = threading.Lock()
+
+
+def default_detector() -> SafetyDetector:
+    """The process-wide default :class:`SafetyDetector` (no model), created on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = SafetyDetector()
+    return _default

@@ -1,0 +1,90 @@
+"""The safety gate: the node that runs before any reply in every graph (DESIGN.md section 7).
+
+It checks the latest seeker message. No risk: it records the verdict and the graph continues. Risk: it writes
+the calm safety reply with crisis resources itself, and :func:`route_after_safety` sends the graph to the end,
+so no counselor, skill or evolved prompt can change or weaken that reply.
+
+    builder.add_node("safety_gate", SafetyGate())
+    builder.add_edge(START, "safety_gate")
+    builder.add_conditional_edges("safety_gate", route_after_safety, {"crisis": END, "continue": "counselor"})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.runtime import Runtime
+
+from escgraph.agents._base import AgentNode, context_of
+from escgraph.agents.safety import SafetyDetector, default_detector, safety_reply
+from escgraph.types import SafetyVerdict
+
+__all__ = ["SafetyGate", "route_after_safety", "last_human_text"]
+
+
+def last_human_text(messages: Any) -> str | None:
+    """Text of the last seeker (human) message, or ``None``. Accepts messages or their dict forms."""
+    for message in reversed(list(messages or [])):
+        if isinstance(message, HumanMessage):
+            return message.text
+        if isinstance(message, BaseMessage):
+            continue
+        if isinstance(message, dict) and (message.get("role") in ("human", "user")
+                                          or message.get("type") == "human"):
+            content = message.get("content")
+            return content if isinstance(content, str) else str(content or "")
+    return None
+
+
+class SafetyGate(AgentNode):
+    """Node ``safety_gate``: check the last seeker message; on a crisis, answer with the safety reply.
+
+    Args:
+        detector: the :class:`SafetyDetector` to use; default: the run context's ``safety``, else the
+            process-wide default detector.
+        locale: locale for crisis resources (``"en-GB"``, ``"de"``, ...); default: the run context's ``locale``.
+    """
+
+    name = "safety_gate"
+
+    def __init__(self, detector: SafetyDetector | None = None, locale: str | None = None) -> None:
+        self.detector = detector
+        self.locale = locale
+
+    def _detector(self, runtime: Runtime | None) -> SafetyDetector:
+        return self.detector or context_of(runtime).safety or default_detector()
+
+    def _locale(self, runtime: Runtime | None) -> str:
+        return self.locale or context_of(runtime).locale or "en"
+
+    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+        text = last_human_text(state.get("messages"))
+        if text is None:
+            return self._update(_no_message(), runtime)
+        return self._update(self._detector(runtime).check(text), runtime)
+
+    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
+        text = last_human_text(state.get("messages"))
+        if text is None:
+            return self._update(_no_message(), runtime)
+        return self._update(await self._detector(runtime).acheck(text), runtime)
+
+    def _update(self, verdict: SafetyVerdict, runtime: Runtime | None) -> dict:
+        update: dict[str, Any] = {"safety": verdict.model_dump()}
+        if not verdict.crisis:
+            return update
+        reply = safety_reply(verdict, self._locale(runtime))
+        update.update(reply=reply, reply_source="safety_gate", strategy="Others",
+                      messages=[AIMessage(reply, name="safety_gate")])
+        return update
+
+
+def _no_message() -> SafetyVerdict:
+    return SafetyVerdict(crisis=False, category="none", score=0.0, reasons=["no seeker message"])
+
+
+def route_after_safety(state: dict) -> str:
+    """``"crisis"`` when the gate flagged the latest message, else ``"continue"``."""
+    safety = state.get("safety") or {}
+    return "crisis" if safety.get("crisis") else "continue"
