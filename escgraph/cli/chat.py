@@ -91,6 +91,10 @@ def _interactive(session: ChatSession, graph: str, as_json: bool) -> None:
     from rich.prompt import Prompt
 
     console = Console()
+    with console.status("loading the safety gate and the model…"):
+        from escgraph.agents.safety import default_detector
+
+        default_detector().check("hello")  # embedder and exemplars load now, not on the first message
     console.print(f"[bold]escgraph chat[/bold] · graph [cyan]{graph}[/cyan] · thread [cyan]{session.thread}[/cyan]"
                   " · /quit or Ctrl-D to leave")
     while True:
@@ -110,7 +114,8 @@ def _interactive(session: ChatSession, graph: str, as_json: bool) -> None:
         if as_json:
             console.print_json(json.dumps(result, ensure_ascii=False))
         else:
-            console.print(f"[bold magenta]counselor[/bold magenta] [dim]({result['strategy']})[/dim] "
+            label = "safety gate" if result["safety"].get("crisis") else result["strategy"]
+            console.print(f"[bold magenta]counselor[/bold magenta] [dim]({label})[/dim] "
                           f"{result['reply']}", highlight=False)
 
 
