@@ -33,7 +33,7 @@ class Supporter(AgentNode):
     name = "supporter"
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
-                 max_sentences: int = 3, retries: int = 2, history_turns: int = 8, role: str = "counselor") -> None:
+                 max_sentences: int = 2, retries: int = 2, history_turns: int = 8, role: str = "counselor") -> None:
         self.model = model
         self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "supporter")
         self.max_sentences = max_sentences
