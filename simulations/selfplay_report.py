@@ -47,7 +47,7 @@ def _episode(episode) -> str:
         parts.append(f"<div class='turn seeker'><b>Seeker</b> {escape(t.seeker)}</div>")
         cls = "turn counselor crisis" if t.crisis else "turn counselor"
         tag = "safety gate: " + t.safety_category if t.crisis else (t.strategy or "")
-        why = f"<div class='why'>{escape(t.rationale)}</div>" if t.rationale and not t.crisis else ""
+        why = f"<div class='why'>why: {escape(t.rationale)}</div>" if t.rationale and not t.crisis else ""
         parts.append(f"<div class='{cls}'><b>Counselor</b> <span class='tag'>{escape(tag)}</span> "
                      f"{escape(t.reply)}{why}<div class='why'>{t.seconds:.1f}s · {escape(t.reply_source or '')}"
                      f"</div></div>")
