@@ -1,0 +1,170 @@
+"""``escgraph simulate`` (SAGE self-play runs) and ``escgraph report`` (HTML report of a run folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from escgraph.cli._app import CLIError, app
+
+
+class _RichProgress:
+    """The runner's progress events as one rich progress bar: done / running / failed, tokens, ETA."""
+
+    def __init__(self, console) -> None:  # noqa: ANN001 - rich Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]episodes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False)
+        self.task = None
+        self.running = self.failed = self.infra = self.requeued = self.tokens = 0
+
+    def __enter__(self) -> "_RichProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self.progress.__exit__(*exc)
+
+    def _status(self) -> str:
+        return (f"running {self.running} · failed {self.failed} · infra-errors {self.infra} · "
+                f"retried {self.requeued} · tokens {self.tokens:,}")
+
+    def start(self, total: int, finished: int) -> None:
+        self.task = self.progress.add_task("run", total=total, completed=finished, status=self._status())
+
+    def episode_started(self, key) -> None:  # noqa: ANN001
+        self.running += 1
+        self.progress.update(self.task, status=self._status())
+
+    def episode_requeued(self, key, error: str) -> None:  # noqa: ANN001
+        self.running -= 1
+        self.requeued += 1
+        self.progress.console.print(f"[yellow]re-queued[/yellow] {key.episode_id}: {error[:160]}")
+        self.progress.update(self.task, status=self._status())
+
+    def episode_finished(self, result) -> None:  # noqa: ANN001
+        self.running -= 1
+        self.failed += result.outcome == "failure"
+        self.infra += result.status == "infra_error"
+        self.tokens += sum(u.get("total_tokens", 0) for u in result.tokens.values())
+        self.progress.update(self.task, advance=1, status=self._status())
+
+
+@app.command("simulate")
+def simulate(
+    graph: str = typer.Option("sweetiechat", "--graph", "-g", help="Registered graph to simulate against."),
+    profiles: str = typer.Option("builtin", "--profiles",
+                                 help="'builtin', 'generated', or a YAML/JSON profiles file."),
+    n: int = typer.Option(None, "--n", min=1, help="Use the first N profiles (or generate N)."),
+    trials: int = typer.Option(1, "--trials", min=1, help="Episodes per profile."),
+    max_turns: int = typer.Option(10, "--max-turns", min=1, max=100, help="Judged seeker turns per episode."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight (or workers)."),
+    executor: str = typer.Option("local", "--executor", help="'local' (asyncio) or 'process' (worker processes)."),
+    model: str = typer.Option("local", "--model", "-m", help="Counselor model spec."),
+    seeker_model: str = typer.Option(None, "--seeker-model", help="Seeker model spec (default: --model)."),
+    judge_model: str = typer.Option(None, "--judge-model", help="Judge model spec (default: --seeker-model)."),
+    base_url: str = typer.Option(None, "--base-url", help="Base URL of an OpenAI-compatible server."),
+    seed: int = typer.Option(0, "--seed", help="Base seed; episode seeds derive from it and the run id."),
+    run_id: str = typer.Option(None, "--run-id", help="Run name (default: the output folder's name)."),
+    out: Path = typer.Option(Path("sim-run"), "--out", "-o", help="Run folder for run.sqlite, summary.json, "
+                                                                  "report.html."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out: skip finished episodes."),
+    force: bool = typer.Option(False, "--force", help="With --resume: accept a changed config."),
+) -> None:
+    """Run SAGE self-play: simulated seekers (who judge every reply) against a graph; write a report."""
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from escgraph.graphs import UnknownGraphError, get_graph_info
+    from escgraph.llm import ModelSpecError
+    from escgraph.profiles import ProfileError
+    from escgraph.simulations.profiles import resolve_profiles
+    from escgraph.simulations.runner import arun_simulation
+    from escgraph.simulations.spec import RunSpec
+    from escgraph.simulations.store import RunStoreError
+
+    console = Console(stderr=True)
+    if executor not in ("local", "process"):
+        raise CLIError(f"--executor must be 'local' or 'process', not {executor!r}")
+    seeker_model = seeker_model or model
+    try:
+        get_graph_info(graph)
+        chosen = resolve_profiles(profiles, n=n, seed=seed)
+        spec = RunSpec(run_id=run_id or out.resolve().name, graph=graph, base_url=base_url, profiles=chosen,
+                       profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
+                                                         "judge": judge_model or seeker_model},
+                       trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor)
+    except (UnknownGraphError, ProfileError, ValueError) as exc:
+        message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise CLIError(message) from None
+
+    import asyncio
+
+    episodes = len(spec.episodes())
+    console.print(f"simulate: {graph} · {len(chosen)} profiles × {trials} trial(s) = {episodes} episodes · "
+                  f"≤{max_turns} turns · counselor {model} · seeker {seeker_model} · judge {spec.models['judge']}")
+    try:
+        with _RichProgress(console) as progress:
+            run = asyncio.run(arun_simulation(spec, out, resume=resume, force=force, progress=progress))
+    except (RunStoreError, ModelSpecError) as exc:
+        raise CLIError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise CLIError(f"interrupted; finished episodes are saved — resume with: escgraph simulate ... --out {out} "
+                       f"--resume", code=130) from None
+    _print_summary(console, out)
+
+
+def _print_summary(console, out: Path) -> None:  # noqa: ANN001
+    import json
+
+    from rich.table import Table
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    table = Table(title=f"run {summary.get('run_id', out.name)}", show_header=False)
+    score = summary.get("sage_score")
+    rows = [
+        ("SAGE score (mean final emotion)", "n/a" if score is None else f"{score:.1f}"),
+        ("episodes scored", str(summary.get("status", {}).get("done", 0))),
+        ("success / failure", f"{summary.get('success', 0)} / {summary.get('failure', 0)}"),
+        ("mean turns", f"{summary.get('mean_turns') or 0:.1f}"),
+        ("infra errors (not scored)", str(summary.get("status", {}).get("infra_error", 0))),
+        ("preference bias B", f"{summary.get('preference_bias_B', 0):.3f}"),
+        ("tokens", ", ".join(f"{role} {u.get('total_tokens', 0):,}" for role, u in summary.get("tokens", {}).items())),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"report: {out / 'report.html'}\nsummary: {out / 'summary.json'}\nresults: {out / 'run.sqlite'}")
+
+
+@app.command("report")
+def report(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `escgraph simulate`."),
+    compare: Path = typer.Option(None, "--compare", help="A second run folder to compare against."),
+    out: Path = typer.Option(None, "--out", "-o", help="HTML file to write (default: RUN_DIR/report.html)."),
+) -> None:
+    """Write one self-contained HTML report for a run (optionally compared with another run)."""
+    import json
+
+    from escgraph.simulations.metrics import summarize
+    from escgraph.simulations.report import render_report
+    from escgraph.simulations.runner import _write_atomic
+    from escgraph.simulations.store import RunStoreError, load_run
+
+    try:
+        run = load_run(run_dir)
+        other = load_run(compare) if compare else None
+    except RunStoreError as exc:
+        raise CLIError(str(exc)) from None
+    target = out or (run_dir / ("report.html" if other is None else f"compare-{compare.resolve().name}.html"))
+    try:
+        _write_atomic(target, render_report(run, compare=other))
+        if other is None:
+            _write_atomic(run_dir / "summary.json", json.dumps(summarize(run), indent=2, ensure_ascii=False))
+    except OSError as exc:
+        raise CLIError(f"cannot write {target}: {exc.strerror or exc}") from None
+    typer.echo(str(target))

@@ -1,0 +1,132 @@
+"""Play one SAGE episode: a seeker-judge against a compiled counselor graph, every step retried with backoff.
+
+The graph runs without a checkpointer: the episode keeps the state and passes it back each turn, so a failed
+step can simply be re-run with the same input. A step that still fails after its retries raises
+:class:`InfraError`; the runner re-queues the episode instead of scoring it as a seeker failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+
+from escgraph.llm import UsageTracker
+from escgraph.simulations.results import EpisodeResult, TurnRecord
+from escgraph.simulations.sage import SageSeeker, says_goodbye
+from escgraph.simulations.spec import EpisodeKey, RunSpec
+from escgraph.types import ESCContext
+
+__all__ = ["InfraError", "play_episode", "with_retries", "seeded_models"]
+
+T = TypeVar("T")
+
+
+class InfraError(RuntimeError):
+    """A model or infrastructure failure that outlived its retries (never a seeker failure)."""
+
+
+async def with_retries(what: str, make: Callable[[], Awaitable[T]], *, retries: int, backoff: float,
+                       timeout: float) -> T:
+    """Await ``make()`` with a timeout, retrying failures with exponential backoff."""
+    delay, last = backoff, None
+    for attempt in range(retries + 1):
+        try:
+            return await asyncio.wait_for(make(), timeout)
+        except asyncio.CancelledError:
+            raise
+        except asyncio.TimeoutError:
+            last = TimeoutError(f"no answer within {timeout:g}s")
+        except Exception as exc:  # any model / network / parsing failure is an infrastructure failure here
+            last = exc
+        if attempt < retries:
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise InfraError(f"{what} failed {retries + 1} time(s); last error: {type(last).__name__}: {last}") from last
+
+
+def seeded_models(models: Mapping[str, BaseChatModel], seed: int) -> dict[str, BaseChatModel]:
+    """Copies of the role models sampling with ``seed`` where the model has a seed setting."""
+    out = {}
+    for role, model in models.items():
+        out[role] = model.model_copy(update={"seed": seed}) if "seed" in type(model).model_fields else model
+    return out
+
+
+def _counselor_turn(idx: int, state: Mapping[str, Any], latency: float) -> TurnRecord:
+    from_gate = state.get("reply_source") == "safety_gate"
+    safety = state.get("safety") or {}
+    extra = {"reply_source": state.get("reply_source")}
+    if from_gate:
+        extra["safety"] = safety.get("category", "crisis")
+    else:
+        extra.update(stage=state.get("stage"), rationale=state.get("strategy_rationale"))
+    retrieved = [str(item.get("id")) for item in state.get("retrieved") or [] if isinstance(item, dict)]
+    return TurnRecord(idx=idx, speaker="counselor", text=state.get("reply", ""),
+                      strategy=None if from_gate else state.get("strategy"), retrieved=retrieved,
+                      latency=round(latency, 3), extra={k: v for k, v in extra.items() if v is not None})
+
+
+async def play_episode(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mapping[str, BaseChatModel], *,
+                       attempt: int = 1) -> EpisodeResult:
+    """Play one episode to its SAGE end (success, failure, goodbye or the turn limit)."""
+    profile = spec.profile(key.profile_id)
+    models = seeded_models(models, key.seed)
+    tracker = UsageTracker()
+    seeker = SageSeeker(profile, seeker_model=models["seeker"], judge_model=models["judge"], sage=spec.sage,
+                        callbacks=[tracker])
+    context = ESCContext(models={"counselor": models["counselor"]})
+    config = {"callbacks": [tracker], "run_name": f"episode {key.episode_id}",
+              "metadata": {"episode_id": key.episode_id, "seed": key.seed}}
+
+    def step(what: str, make: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        return with_retries(f"{what} ({key.episode_id})", make, retries=spec.call_retries, backoff=spec.backoff,
+                            timeout=spec.step_timeout)
+
+    began = time.perf_counter()
+    opening = await step("seeker opening", seeker.opening)
+    turns = [TurnRecord(idx=0, speaker="seeker", text=opening, emotion_after=seeker.emotion,
+                        latency=round(time.perf_counter() - began, 3))]
+    state: dict[str, Any] = {"messages": [HumanMessage(opening)], "situation": profile.situation,
+                             "seeker_id": profile.id}
+    outcome = "max_turns"
+    for turn in range(1, spec.max_turns + 1):
+        t0 = time.perf_counter()
+        state = dict(await step("counselor graph", lambda: graph.ainvoke(state, config=config, context=context)))
+        turns.append(_counselor_turn(len(turns), state, time.perf_counter() - t0))
+
+        t0 = time.perf_counter()
+        messages = list(state["messages"])
+        assessment, change, before = await step("judge", lambda: seeker.assess(messages))
+        fallbacks = seeker.fallbacks
+        text = await step("seeker reply", lambda: seeker.reply(messages))
+        extra = {"band": seeker.band, "judge_change_raw": assessment.change}
+        if seeker.fallbacks > fallbacks:
+            extra["seeker_fallback"] = True  # the model's line was unusable (echo, loop, or out of character)
+        turns.append(TurnRecord(
+            idx=len(turns), speaker="seeker", text=text, emotion_before=before, emotion_after=seeker.emotion,
+            change=change, judge=assessment.model_dump(), latency=round(time.perf_counter() - t0, 3),
+            extra=extra))
+        state["messages"] = messages + [HumanMessage(text)]
+
+        if seeker.emotion >= spec.sage.success_at:
+            outcome = "success"
+        elif seeker.emotion < spec.sage.failure_below:
+            outcome = "failure"
+        elif says_goodbye(text):
+            outcome = "goodbye"
+        else:
+            continue
+        break
+
+    judged = sum(1 for t in turns if t.speaker == "seeker" and t.idx > 0)
+    return EpisodeResult(
+        episode_id=key.episode_id, profile_id=key.profile_id, trial=key.trial, seed=key.seed, status="done",
+        profile=profile.model_dump(mode="json", exclude_none=True), outcome=outcome,
+        initial_emotion=turns[0].emotion_after, final_emotion=seeker.emotion, seeker_turns=judged,
+        tokens={role: usage.model_dump() for role, usage in tracker.totals().items()}, attempts=attempt,
+        seconds=round(time.perf_counter() - began, 2), turns=turns)

@@ -1,0 +1,131 @@
+"""Run spec: everything that decides a simulation's results, pinned, hashed and stored with them (DESIGN.md §6).
+
+A run is graph × profiles × trials with a base seed. Episode seeds come from sha256 over the run id, base seed,
+profile id and trial — never Python's salted ``hash()`` — so the same spec always yields the same episodes.
+Settings that change only *how* a run executes (concurrency, executor, retry policy) are left out of the hash,
+so a run may be resumed with more workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from escgraph.llm import ModelSettings
+from escgraph.profiles import SeekerProfile
+
+__all__ = ["SageSettings", "RunSpec", "EpisodeKey", "episode_seed", "SIM_ROLES", "DEFAULT_SETTINGS"]
+
+SIM_ROLES: tuple[str, ...] = ("counselor", "seeker", "judge")
+
+# Pinned decoding per role (unpinned judge settings are the top reproducibility complaint against SAGE).
+# The judge decodes greedily; the seeker samples a little so trials differ, reproducibly through the seed.
+DEFAULT_SETTINGS: dict[str, ModelSettings] = {
+    "counselor": ModelSettings(temperature=0.7, max_tokens=160, top_p=0.95, repeat_penalty=1.3),
+    "seeker": ModelSettings(temperature=0.7, max_tokens=96, top_p=0.95, repeat_penalty=1.3),
+    "judge": ModelSettings(temperature=0.0, max_tokens=320, top_p=1.0, repeat_penalty=1.1),
+}
+
+
+class SageSettings(BaseModel):
+    """The SAGE protocol's numbers (defaults from DESIGN.md §5); all recorded with the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    initial_emotion: float = Field(default=40, ge=0, le=100, description="used when a profile sets none")
+    change_limit: float = Field(default=10, gt=0, description="each turn's change is clipped to ±this")
+    success_at: float = Field(default=100, description="emotion at which the seeker is satisfied (and the cap)")
+    failure_below: float = Field(default=10, description="emotion below which the seeker gives up")
+    bands: dict[str, float] = Field(default_factory=lambda: {"S": 100, "A": 70, "B": 40, "C": 10, "F": 0})
+
+    def band(self, emotion: float) -> str:
+        for name, floor in sorted(self.bands.items(), key=lambda kv: -kv[1]):
+            if emotion >= floor:
+                return name
+        return min(self.bands, key=self.bands.get)
+
+
+@dataclass(frozen=True)
+class EpisodeKey:
+    profile_id: str
+    trial: int
+    seed: int
+
+    @property
+    def episode_id(self) -> str:
+        return f"{self.profile_id}#{self.trial}#{self.seed}"
+
+
+def episode_seed(run_id: str, base_seed: int, profile_id: str, trial: int) -> int:
+    digest = hashlib.sha256(f"{run_id}\x1f{base_seed}\x1f{profile_id}\x1f{trial}".encode()).hexdigest()
+    return int(digest[:8], 16)  # 32 bits: every backend accepts it as a sampling seed
+
+
+class RunSpec(BaseModel):
+    """A simulation run. ``models`` maps a role to a model spec; seeker and judge default to the counselor's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str = Field(default="run", min_length=1, max_length=200)
+    graph: str = "sweetiechat"
+    models: dict[str, str] = Field(default_factory=lambda: {"counselor": "local"})
+    base_url: str | None = None
+    settings: dict[str, ModelSettings] = Field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+    profiles_source: str = "builtin"
+    profiles: list[SeekerProfile]
+    trials: int = Field(default=1, ge=1, le=1000)
+    seed: int = 0
+    max_turns: int = Field(default=10, ge=1, le=100, description="judged seeker turns before the run stops")
+    bank_version: str | None = None
+    sage: SageSettings = Field(default_factory=SageSettings)
+    # -- execution only (not hashed) --
+    concurrency: int = Field(default=4, ge=1, le=4096)
+    executor: Literal["local", "process"] = "local"
+    call_retries: int = Field(default=2, ge=0, le=20, description="retries of a failed step, with backoff")
+    backoff: float = Field(default=1.0, ge=0, description="first retry delay in seconds; doubles each retry")
+    step_timeout: float = Field(default=900.0, gt=0, description="seconds before a step counts as timed out")
+    requeues: int = Field(default=2, ge=0, le=100, description="times an infra-errored episode is re-queued")
+
+    _EXECUTION_ONLY = frozenset({"concurrency", "executor", "call_retries", "backoff", "step_timeout", "requeues"})
+
+    @field_validator("models")
+    @classmethod
+    def _known_roles(cls, models: dict[str, str]) -> dict[str, str]:
+        unknown = set(models) - set(SIM_ROLES)
+        if unknown:
+            raise ValueError(f"unknown model role(s) {sorted(unknown)}; roles are {list(SIM_ROLES)}")
+        if not models.get("counselor"):
+            raise ValueError("a counselor model spec is required")
+        return models
+
+    @model_validator(mode="after")
+    def _fill_roles(self) -> "RunSpec":
+        for role in SIM_ROLES:
+            self.models.setdefault(role, self.models["counselor"])
+            self.settings.setdefault(role, DEFAULT_SETTINGS[role])
+        if not self.profiles:
+            raise ValueError("a run needs at least one profile")
+        ids = [p.id for p in self.profiles]
+        if len(set(ids)) != len(ids):
+            raise ValueError("profile ids must be unique within a run")
+        return self
+
+    def episodes(self) -> list[EpisodeKey]:
+        """Every episode of the run, in a stable order (profile order, then trial)."""
+        return [EpisodeKey(p.id, t, episode_seed(self.run_id, self.seed, p.id, t))
+                for p in self.profiles for t in range(self.trials)]
+
+    def profile(self, profile_id: str) -> SeekerProfile:
+        return next(p for p in self.profiles if p.id == profile_id)
+
+    def result_config(self) -> dict[str, Any]:
+        """The part of the spec that decides results (what the hash covers)."""
+        return self.model_dump(mode="json", exclude=set(self._EXECUTION_ONLY), exclude_none=False)
+
+    def config_hash(self) -> str:
+        canonical = json.dumps(self.result_config(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
