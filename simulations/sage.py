@@ -63,7 +63,7 @@ _GOODBYE = re.compile(
 )
 _SIMULATION_TELL = re.compile(
     r"\b(?:as an ai|language model|simulat\w*|role[- ]?play\w*|hidden intent|my (?:secret|hidden) (?:goal|need)|"
-    r"i am (?:an? )?(?:ai|bot|chatbot))\b",
+    r"i am (?:an? )?(?:ai|bot|chatbot)|what i (?:really |truly )?need from (?:you|this(?: conversation| chat)?))\b",
     re.IGNORECASE,
 )
 # Openers of a supporter's voice: a seeker line starting this way has swapped roles (common on small models).
@@ -204,7 +204,8 @@ class SageSeeker:
             return "Thank you, this really helped. I think I can take it from here. Goodbye."
         if band == "F":
             return "I don't think this is helping. I'll stop here."
-        situation = self.profile.situation.strip().rstrip(".")
+        # the situation's first sentence: a whole multi-sentence situation reads like a recited file
+        situation = re.split(r"(?<=[.!?])\s+", self.profile.situation.strip())[0].rstrip(".!? ")
         lines = {
             "A": ["That helps a little. {s}, and I'm trying to see it more clearly.",
                   "Okay, that makes sense. It's still hard: {s}."],
