@@ -25,8 +25,8 @@ class TurnRecord:
 
     Seeker turns after the opening carry the judge's assessment of the counselor reply just before them:
     ``emotion_before`` / ``emotion_after`` / ``change`` and ``judge`` (meaning, serves_goal, inner_reaction,
-    feeling, ...). Counselor turns carry ``strategy`` (and ``stage``, ``rationale`` in ``extra``), ``retrieved``
-    (ids of skills / knowledge used) and ``safety`` (the gate's category when it fired).
+    feeling, ...). Counselor turns carry ``strategy``, ``retrieved`` (ids of skills / knowledge used) and, in
+    ``extra``, ``stage``, ``rationale``, ``reply_source`` and ``safety`` (the gate's category when it fired).
     """
 
     idx: int
