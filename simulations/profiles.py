@@ -141,10 +141,23 @@ def generate_profiles(n: int, seed: int = 0) -> list[SeekerProfile]:
     return profiles
 
 
+def _spread_over_problem_types(profiles: list[SeekerProfile]) -> list[SeekerProfile]:
+    """Reorder round-robin across problem types, keeping bank order within a type."""
+    groups: dict[str, list[SeekerProfile]] = {}
+    for profile in profiles:
+        groups.setdefault(profile.problem_type or "", []).append(profile)
+    spread = []
+    for rank in range(max(len(g) for g in groups.values())):
+        spread += [g[rank] for g in groups.values() if rank < len(g)]
+    return spread
+
+
 def resolve_profiles(source: str, *, n: int | None = None, seed: int = 0) -> list[SeekerProfile]:
     """Profiles for a run from ``source``: ``"builtin"``, ``"generated"`` (needs ``n``) or a YAML/JSON file path.
 
-    ``n`` takes the first n profiles of the bank or file (for ``"generated"``: how many to make, with ``seed``).
+    ``n`` takes the first n profiles of a file; of the built-in bank it takes n spread over problem types (one of
+    each type in turn, in bank order), so a short run is not all one problem. For ``"generated"`` it is how many
+    to make, with ``seed``.
     A file named ``builtin`` or ``generated`` can be given as ``./builtin``. File errors are ``ProfileError``s
     naming the file, the profile and the field; a bad ``n`` is a ``ValueError``.
     """
@@ -155,7 +168,7 @@ def resolve_profiles(source: str, *, n: int | None = None, seed: int = 0) -> lis
             raise ValueError("profiles 'generated' needs n, the number of profiles to generate")
         return generate_profiles(n, seed)
     if source == "builtin":
-        profiles = builtin_profiles()
+        profiles = _spread_over_problem_types(builtin_profiles())
     else:
         profiles = load_profiles(Path(source).expanduser())
         if not profiles:
