@@ -144,6 +144,7 @@ async def _run_in_processes(spec: RunSpec, store: RunStore, todo: list[EpisodeKe
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_worker_init, initargs=(payload, threads)) as pool:
+        store.set_meta("applied_settings", await loop.run_in_executor(pool, _worker_applied_settings))
 
         async def play(key: EpisodeKey, attempt: int) -> EpisodeResult:
             outcome = await loop.run_in_executor(pool, _worker_play, key.profile_id, key.trial, key.seed, attempt)
@@ -199,6 +200,10 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(payload: str, n_threads: int) -> None:
     spec = RunSpec.model_validate_json(payload)
     _WORKER.update(spec=spec, models=load_role_models(spec, n_threads=n_threads), graph=build_graph(spec.graph))
+
+
+def _worker_applied_settings() -> dict[str, dict[str, Any]]:
+    return _applied(_WORKER["models"])
 
 
 def _worker_play(profile_id: str, trial: int, seed: int, attempt: int) -> EpisodeResult | str:

@@ -136,6 +136,8 @@ class RunStore:
                     " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
                     (key.episode_id, key.profile_id, key.trial, key.seed, json.dumps(profile, ensure_ascii=False),
                      position))
+                self.conn.execute("UPDATE episodes SET profile = ?, position = ? WHERE episode_id = ? AND status != "
+                                  "'done'", (json.dumps(profile, ensure_ascii=False), position, key.episode_id))
             restart = [r[0] for r in self.conn.execute(
                 "SELECT episode_id FROM episodes WHERE status IN ('running', 'infra_error')")]
             for episode_id in restart:

@@ -110,3 +110,6 @@ def test_process_executor_matches_local(tmp_path):
     b = json.loads((proc / "summary.json").read_text())
     assert a["config_hash"] == b["config_hash"]  # the executor does not change what a run means
     assert (a["sage_score"], a["success"], a["failure"]) == (b["sage_score"], b["success"], b["failure"])
+    from escgraph.simulations.store import load_run
+
+    assert set(load_run(proc).meta["applied_settings"]) == {"counselor", "seeker", "judge"}
