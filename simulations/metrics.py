@@ -6,6 +6,8 @@ pending or running one has no result yet. Tokens and seconds count every episode
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -132,7 +134,8 @@ def summarize(run: RunData) -> dict[str, Any]:
                 for role, s in (cfg.get("settings") or {}).items()}
     seconds = run.meta.get("seconds")
     return {
-        "run_id": cfg.get("run_id") or run.meta.get("run_id"),
+        "run_name": Path(run.run_dir).name,  # the folder: what a person calls the run
+        "run_id": cfg.get("run_id") or run.meta.get("run_id"),  # what episode seeds derive from
         "graph": cfg.get("graph"),
         "models": models,
         "settings": settings,
@@ -196,8 +199,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     sa = (a.get("strategies") or {}).get("shares") or {}
     sb = (b.get("strategies") or {}).get("shares") or {}
     return {
-        "a": {k: a.get(k) for k in ("run_id", "graph", "config_hash", "models")},
-        "b": {k: b.get(k) for k in ("run_id", "graph", "config_hash", "models")},
+        "a": {k: a.get(k) for k in ("run_name", "run_id", "graph", "config_hash", "models")},
+        "b": {k: b.get(k) for k in ("run_name", "run_id", "graph", "config_hash", "models")},
         "same_config": a.get("config_hash") == b.get("config_hash"),
         "headline": headline,
         "by_problem_type": _group_deltas(a.get("by_problem_type") or {}, b.get("by_problem_type") or {}),

@@ -46,7 +46,8 @@ def _header(run: RunData, s: dict[str, Any]) -> str:
     cfg, meta = run.config or {}, run.meta or {}
     sage = sage_settings(cfg)
     bits = [f"graph <b>{escape(str(s['graph'] or '?'))}</b>",
-            f"config hash <code>{escape(str(s['config_hash']))}</code>"]
+            f"config hash <code>{escape(str(s['config_hash']))}</code>",
+            f"run id <code>{escape(str(s['run_id']))}</code> · seed {escape(str(cfg.get('seed', '?')))}"]
     if s.get("created"):
         bits.append(f"run created {escape(str(s['created']))}")
     if meta.get("escgraph_version"):
@@ -75,7 +76,7 @@ def _header(run: RunData, s: dict[str, Any]) -> str:
         for r in roles)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<header><p class='eyebrow'>escgraph simulation report</p>"
-            f"<h1>{escape(str(s['run_id'] or 'run'))}</h1><p class='meta'>{' · '.join(bits)}</p>"
+            f"<h1>{escape(str(s.get('run_name') or s['run_id'] or 'run'))}</h1><p class='meta'>{' · '.join(bits)}</p>"
             f"<p class='meta'>{protocol} · report generated {generated}</p>"
             f"<table class='models'><thead><tr><th>role</th><th>model</th>{head}</tr></thead>"
             f"<tbody>{rows}</tbody></table></header>")
@@ -235,8 +236,8 @@ def _signed(x: float | None, better: bool | None, digits: int = 1) -> str:
 
 def _comparison(this: dict[str, Any], other: dict[str, Any]) -> str:
     c = compare_summaries(other, this)  # a = baseline (the compared run), b = this run: delta = this − baseline
-    label_a = escape(str(c["a"]["run_id"]))
-    label_b = escape(str(c["b"]["run_id"]))
+    label_a = escape(str(c["a"].get("run_name") or c["a"]["run_id"]))
+    label_b = escape(str(c["b"].get("run_name") or c["b"]["run_id"]))
     rows = "".join(
         f"<tr><td>{escape(_HEADLINE_LABELS.get(k, k.replace('_', ' ')))}</td><td class='n'>{_fmt(v['a'], k)}</td>"
         f"<td class='n'>{_fmt(v['b'], k)}</td><td class='n'>{_signed_headline(k, v)}</td></tr>"
@@ -315,5 +316,5 @@ def render_report(run: RunData, compare: RunData | None = None) -> str:
     ]
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{escape(str(s['run_id'] or 'run'))} · escgraph simulation report</title>"
+            f"<title>{escape(str(s.get('run_name') or s['run_id'] or 'run'))} · escgraph simulation report</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}<script>{SCRIPT}</script></body></html>")

@@ -59,7 +59,8 @@ def simulate(
     graph: str = typer.Option("sweetiechat", "--graph", "-g", help="Registered graph to simulate against."),
     profiles: str = typer.Option("builtin", "--profiles",
                                  help="'builtin', 'generated', or a YAML/JSON profiles file."),
-    n: int = typer.Option(None, "--n", min=1, help="Use the first N profiles (or generate N)."),
+    n: int = typer.Option(None, "--n", min=1, help="Use N profiles (built-in: spread over problem types; "
+                                                      "a file: its first N; generated: make N)."),
     trials: int = typer.Option(1, "--trials", min=1, help="Episodes per profile."),
     max_turns: int = typer.Option(10, "--max-turns", min=1, max=100, help="Judged seeker turns per episode."),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight (or workers)."),
@@ -69,7 +70,8 @@ def simulate(
     judge_model: str = typer.Option(None, "--judge-model", help="Judge model spec (default: --seeker-model)."),
     base_url: str = typer.Option(None, "--base-url", help="Base URL of an OpenAI-compatible server."),
     seed: int = typer.Option(0, "--seed", help="Base seed; episode seeds derive from it and the run id."),
-    run_id: str = typer.Option(None, "--run-id", help="Run name (default: the output folder's name)."),
+    run_id: str = typer.Option("default", "--run-id", help="Episode seeds derive from the run id and --seed: "
+                                                            "keep both to compare graphs on identical seekers."),
     out: Path = typer.Option(Path("sim-run"), "--out", "-o", help="Run folder for run.sqlite, summary.json, "
                                                                   "report.html."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out: skip finished episodes."),
@@ -94,7 +96,7 @@ def simulate(
     try:
         get_graph_info(graph)
         chosen = resolve_profiles(profiles, n=n, seed=seed)
-        spec = RunSpec(run_id=run_id or out.resolve().name, graph=graph, base_url=base_url, profiles=chosen,
+        spec = RunSpec(run_id=run_id, graph=graph, base_url=base_url, profiles=chosen,
                        profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
                                                          "judge": judge_model or seeker_model},
                        trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor)
@@ -124,7 +126,7 @@ def _print_summary(console, out: Path) -> None:  # noqa: ANN001
     from rich.table import Table
 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    table = Table(title=f"run {summary.get('run_id', out.name)}", show_header=False)
+    table = Table(title=f"run {out.name}", show_header=False)
     score = summary.get("sage_score")
     rows = [
         ("SAGE score (mean final emotion)", "n/a" if score is None else f"{score:.1f}"),
