@@ -75,7 +75,7 @@ def make_run(run_id: str = "synthetic", shift: float = 0.0) -> RunData:
         _episode(spec, "flaky", [40, 45], None, [Q], status="infra_error"),
         _episode(spec, "gil", [], None, [Q], status="pending"),
     ]
-    return RunData(run_dir="runs/synthetic", config={**spec.result_config(), "config_hash": spec.config_hash()},
+    return RunData(run_dir=f"runs/{run_id}", config={**spec.result_config(), "config_hash": spec.config_hash()},
                    config_hash=spec.config_hash(), episodes=episodes,
                    meta={"created": "2025-01-02T03:04:05Z", "escgraph_version": "0.test"})
 
