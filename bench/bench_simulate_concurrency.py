@@ -10,7 +10,8 @@ Prints episodes/s and calls/s for each run and the ratio (goal: >= 40x). With ``
 misses the goal, a further c=64 run under cProfile (CPU time) shows where the runner's CPU goes; it is not used
 for the numbers.
 
-    python bench/bench_simulate_concurrency.py [--delay 0.2] [--concurrency 64] [--episodes 128] [--profile]
+    python bench/bench_simulate_concurrency.py [--delay 0.2] [--concurrency 64] [--episodes 128]
+                                               [--executor local|process] [--profile]
 """
 
 from __future__ import annotations
@@ -82,14 +83,14 @@ class ServerProcess:
 
 
 # -- one measured run ------------------------------------------------------------------------------------------
-def make_spec(base_url: str, *, concurrency: int, episodes: int, max_turns: int) -> RunSpec:
+def make_spec(base_url: str, *, concurrency: int, episodes: int, max_turns: int, executor: str = "local") -> RunSpec:
     """The bench's spec: runs differ only in concurrency and episode count (profiles x trials)."""
     profiles = PROFILES[:max(1, min(episodes, len(PROFILES)))]
     trials = max(1, episodes // len(profiles))
     return RunSpec(run_id="bench-concurrency", graph="sweetiechat", base_url=base_url,
                    models={"counselor": "openai:mock", "seeker": "openai:mock", "judge": "openai:mock"},
                    profiles=profiles, profiles_source="inline", trials=trials, max_turns=max_turns,
-                   concurrency=concurrency)
+                   concurrency=concurrency, executor=executor)
 
 
 def _run_kwargs() -> dict:
@@ -97,10 +98,16 @@ def _run_kwargs() -> dict:
     return {"write_report": False} if "write_report" in inspect.signature(arun_simulation).parameters else {}
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its reaped children (the process executor's workers)."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 async def measure(spec: RunSpec, out_dir: Path, server: ServerProcess, label: str,
                   profiler: cProfile.Profile | None = None) -> dict:
     calls_before, _ = server.stats()
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = _cpu()
     began = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -108,16 +115,16 @@ async def measure(spec: RunSpec, out_dir: Path, server: ServerProcess, label: st
     if profiler is not None:
         profiler.disable()
     wall = time.perf_counter() - began
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_after = _cpu()
     calls, max_in_flight = server.stats()
     calls -= calls_before
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    cpu = cpu_after - cpu_before
     done = [e for e in run.episodes if e.status == "done"]
     result = {"label": label, "episodes": len(run.episodes), "done": len(done), "wall": wall, "calls": calls,
               "eps": len(done) / wall, "calls_per_s": calls / wall, "cpu": cpu, "max_in_flight": max_in_flight}
     print(f"{label:>6}: {result['done']}/{result['episodes']} episodes done in {wall:6.2f} s -> "
           f"{result['eps']:7.3f} episodes/s, {calls} calls, {result['calls_per_s']:7.1f} calls/s, "
-          f"runner CPU {cpu:5.2f} s ({cpu / wall:4.0%} of one core, {1000 * cpu / max(calls, 1):.1f} ms/call)")
+          f"runner CPU {cpu:5.2f} s ({cpu / wall:4.0%} of a core, {1000 * cpu / max(calls, 1):.1f} ms/call)")
     if result["done"] != result["episodes"]:
         errors = {e.error for e in run.episodes if e.status != "done"}
         print(f"        not done: {sorted(errors)[:3]}")
@@ -127,11 +134,13 @@ async def measure(spec: RunSpec, out_dir: Path, server: ServerProcess, label: st
 async def bench(args: argparse.Namespace, server: ServerProcess, root: Path) -> tuple[dict, dict]:
     # One event loop for every run, as in a program that simulates repeatedly: langchain-openai caches its
     # async HTTP client per process, and pooled connections from a closed loop would fail the next run's calls.
-    def spec(concurrency: int, episodes: int) -> RunSpec:
-        return make_spec(server.base_url, concurrency=concurrency, episodes=episodes, max_turns=args.max_turns)
+    def spec(concurrency: int, episodes: int, executor: str = args.executor) -> RunSpec:
+        return make_spec(server.base_url, concurrency=concurrency, episodes=episodes, max_turns=args.max_turns,
+                         executor=executor)
 
-    await measure(spec(1, 1), root / "warmup", server, "warmup")  # one-time loads, discarded
-    serial = await measure(spec(1, args.serial_episodes), root / "c1", server, "c=1")
+    await measure(spec(1, 1, "local"), root / "warmup", server, "warmup")  # one-time loads, discarded
+    # The serial reference is always in-process and warm (no worker start-up): the strictest baseline.
+    serial = await measure(spec(1, args.serial_episodes, "local"), root / "c1", server, "c=1")
     wide = await measure(spec(args.concurrency, args.episodes), root / "cN", server, f"c={args.concurrency}")
     print(f"peak requests in flight at the mock: {wide['max_in_flight']}; calls per episode: "
           f"{serial['calls'] / serial['episodes']:.2f} (c=1) vs {wide['calls'] / wide['episodes']:.2f} "
@@ -155,12 +164,16 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=128, help="episodes of the concurrent run")
     parser.add_argument("--serial-episodes", type=int, default=4, help="episodes of the concurrency-1 run")
     parser.add_argument("--max-turns", type=int, default=2)
+    parser.add_argument("--executor", choices=("local", "process"), default="local",
+                        help="executor of the concurrent run ('process' spreads the client libraries' CPU work over "
+                             "the cores; its worker start-up is inside the measured time); the c=1 reference "
+                             "always runs in-process, warm")
     parser.add_argument("--profile", action="store_true", help="also profile a concurrent run (CPU time)")
     parser.add_argument("--top", type=int, default=10, help="functions to list in the profile")
     args = parser.parse_args()
 
     print(f"mock API delay {args.delay:g} s, graph sweetiechat, {len(PROFILES)} profiles, "
-          f"max_turns {args.max_turns}, {os.cpu_count()} CPUs")
+          f"max_turns {args.max_turns}, executor {args.executor}, {os.cpu_count()} CPUs")
     server = ServerProcess(args.delay)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:

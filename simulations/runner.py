@@ -3,8 +3,10 @@
 Executors (DESIGN.md §6):
 - ``local`` (default): asyncio in this process, at most ``concurrency`` episodes in flight; models are shared
   (the embedded llama.cpp model serialises its own calls, API models overlap their waits).
-- ``process``: ``concurrency`` worker processes, each building the graph and models from the serialisable spec —
-  for CPU-bound local models. Workers only play; this process is the single writer of ``run.sqlite``.
+- ``process``: one worker process per core (at most ``concurrency``), each an event loop with its share of the
+  ``concurrency`` slots, building the graph and models from the serialisable spec — for CPU-bound local models, and
+  for API runs whose client-library CPU work outgrows one core. Workers only play; this process is the single
+  writer of ``run.sqlite`` (see ``workers``).
 
 An episode whose step fails after its retries is re-queued (up to ``requeues`` times, at the back of the queue),
 then recorded as ``infra_error`` — never scored. Running again with ``resume`` re-queues those and any episode
@@ -18,7 +20,6 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,7 +32,8 @@ from escgraph.simulations.results import EpisodeResult, RunData
 from escgraph.simulations.spec import SIM_ROLES, EpisodeKey, RunSpec
 from escgraph.simulations.store import RunStore
 
-__all__ = ["RunProgress", "arun_simulation", "run_simulation", "load_role_models", "write_outputs"]
+__all__ = ["RunProgress", "arun_simulation", "run_simulation", "load_role_models", "applied_settings",
+           "write_outputs"]
 
 
 class RunProgress(Protocol):
@@ -78,7 +80,7 @@ def apply_settings(model: BaseChatModel, settings: ModelSettings) -> BaseChatMod
     return model.model_copy(update=update) if update else model
 
 
-def _applied(models: Mapping[str, BaseChatModel]) -> dict[str, dict[str, Any]]:
+def applied_settings(models: Mapping[str, BaseChatModel]) -> dict[str, dict[str, Any]]:
     return {role: {"model": type(m).__name__, **ModelSettings.of(m).model_dump()} for role, m in models.items()}
 
 
@@ -108,7 +110,7 @@ async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping
                 for role in SIM_ROLES:
                     if role not in ready:
                         ready[role] = ready["counselor"]
-                store.set_meta("applied_settings", _applied(ready))
+                store.set_meta("applied_settings", applied_settings(ready))
                 await _run_in_loop(spec, store, todo, ready, progress)
         previous = float(store._meta("seconds") or 0)
         store.set_meta("seconds", round(previous + time.perf_counter() - began, 2))
@@ -136,23 +138,15 @@ async def _run_in_loop(spec: RunSpec, store: RunStore, todo: list[EpisodeKey],
 
 
 async def _run_in_processes(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], progress: RunProgress) -> None:
-    import multiprocessing
+    from escgraph.simulations.workers import WorkerPool, pool_shape
 
-    workers = min(spec.concurrency, len(todo))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    payload = spec.model_dump_json()
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init, initargs=(payload, threads)) as pool:
-        store.set_meta("applied_settings", await loop.run_in_executor(pool, _worker_applied_settings))
-
-        async def play(key: EpisodeKey, attempt: int) -> EpisodeResult:
-            outcome = await loop.run_in_executor(pool, _worker_play, key.profile_id, key.trial, key.seed, attempt)
-            if isinstance(outcome, str):  # the worker reports an infra error as text (exceptions may not pickle)
-                raise InfraError(outcome)
-            return outcome
-
-        await _drive(spec, store, todo, play, progress, workers)
+    processes, slots = pool_shape(spec.concurrency, len(todo))
+    pool = WorkerPool(spec, processes, slots)
+    try:
+        store.set_meta("applied_settings", await pool.start())
+        await _drive(spec, store, todo, pool.play, progress, processes * slots)
+    finally:
+        await pool.close()
 
 
 async def _drive(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], play: Any, progress: RunProgress,
@@ -191,28 +185,6 @@ async def _drive(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], play: A
                     queue.put_nowait(None)  # everything is written: let every worker stop
 
     await asyncio.gather(*(worker() for _ in range(workers)))
-
-
-# -- worker processes ------------------------------------------------------------------------------------------
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(payload: str, n_threads: int) -> None:
-    spec = RunSpec.model_validate_json(payload)
-    _WORKER.update(spec=spec, models=load_role_models(spec, n_threads=n_threads), graph=build_graph(spec.graph))
-
-
-def _worker_applied_settings() -> dict[str, dict[str, Any]]:
-    return _applied(_WORKER["models"])
-
-
-def _worker_play(profile_id: str, trial: int, seed: int, attempt: int) -> EpisodeResult | str:
-    spec = _WORKER["spec"]
-    try:
-        return asyncio.run(play_episode(spec, EpisodeKey(profile_id, trial, seed), _WORKER["graph"],
-                                        _WORKER["models"], attempt=attempt))
-    except InfraError as exc:
-        return str(exc)
 
 
 # -- outputs ---------------------------------------------------------------------------------------------------

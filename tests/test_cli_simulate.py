@@ -102,7 +102,7 @@ def test_bad_options_are_one_line_errors(tmp_path):
 
 def test_process_executor_matches_local(tmp_path):
     local, proc = tmp_path / "local", tmp_path / "proc"
-    common = ("--n", "3", "--max-turns", "2", "--run-id", "same", "--concurrency", "2")
+    common = ("--n", "3", "--max-turns", "2", "--run-id", "same", "--concurrency", "4")
     assert simulate(*common, "--out", str(local)).exit_code == 0
     result = simulate(*common, "--executor", "process", "--out", str(proc))
     assert result.exit_code == 0, result.output

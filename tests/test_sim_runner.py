@@ -174,3 +174,12 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
         dupes = db.execute("SELECT COUNT(*) FROM (SELECT episode_id, idx FROM turns GROUP BY 1, 2 "
                            "HAVING COUNT(*) > 1)").fetchone()[0]
         assert dupes == 0
+
+
+def test_process_pool_shape_spreads_slots_over_cores():
+    from escgraph.simulations.workers import pool_shape
+
+    assert pool_shape(64, 500, cpus=2) == (2, 32)  # API runs: every core, many episodes each
+    assert pool_shape(2, 500, cpus=2) == (2, 1)  # local CPU-bound model: one episode per core
+    assert pool_shape(1, 500, cpus=8) == (1, 1)
+    assert pool_shape(64, 3, cpus=8) == (3, 22)

@@ -1,0 +1,182 @@
+"""Worker processes for the ``process`` executor: each runs its own event loop hosting several episodes.
+
+One process per core (at most ``concurrency``), each with ``ceil(concurrency / processes)`` episode slots: a local
+CPU-bound model gets a core per process, and API models overlap their waits inside every process while the
+processes share the CPU work of the client libraries. Workers rebuild the graph and models from the serialisable
+spec and only *play*; results come back over a queue to the parent, the single writer of ``run.sqlite``. A worker
+takes a task only when it has a free slot, so work balances itself. If a worker dies, its in-flight episodes fail
+as infrastructure errors (and are re-queued by the runner) instead of hanging the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import multiprocessing
+import os
+import queue
+import threading
+from typing import Any
+
+from escgraph.simulations.episode import InfraError, play_episode
+from escgraph.simulations.results import EpisodeResult
+from escgraph.simulations.spec import EpisodeKey, RunSpec
+
+__all__ = ["WorkerPool", "pool_shape"]
+
+
+def pool_shape(concurrency: int, episodes: int, cpus: int | None = None) -> tuple[int, int]:
+    """(processes, slots per process) for ``concurrency`` episodes in flight."""
+    processes = max(1, min(concurrency, episodes, cpus or os.cpu_count() or 1))
+    return processes, math.ceil(concurrency / processes)
+
+
+class WorkerPool:
+    """Spawned worker processes playing episodes; :meth:`play` is awaited like a local episode."""
+
+    def __init__(self, spec: RunSpec, processes: int, slots: int) -> None:
+        self.processes_wanted, self.slots = processes, slots
+        self.payload = spec.model_dump_json()
+        self.threads = max(1, (os.cpu_count() or 1) // processes)  # llama.cpp threads per process
+        ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads and loaded models
+        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        self.procs = [ctx.Process(target=_worker_main, daemon=True,
+                                  args=(self.payload, self.threads, slots, self.tasks, self.results))
+                      for _ in range(processes)]
+        self.futures: dict[str, asyncio.Future] = {}
+        self.owner: dict[str, int] = {}  # token -> pid of the worker playing it
+        self.ready: asyncio.Future | None = None
+        self.closing = False
+        self.lock = threading.Lock()
+
+    async def start(self) -> dict[str, Any]:
+        """Start the workers; returns the decoding settings they applied (from the first ready worker)."""
+        self.loop = asyncio.get_running_loop()
+        self.ready = self.loop.create_future()
+        for proc in self.procs:
+            proc.start()
+        self.reader = threading.Thread(target=self._read, name="escgraph-worker-results", daemon=True)
+        self.reader.start()
+        return await self.ready
+
+    async def play(self, key: EpisodeKey, attempt: int) -> EpisodeResult:
+        token = f"{key.episode_id}@{attempt}"
+        future = self.loop.create_future()
+        with self.lock:
+            self.futures[token] = future
+        self.tasks.put((token, key.profile_id, key.trial, key.seed, attempt))
+        return await future
+
+    async def close(self) -> None:
+        self.closing = True
+        for _ in self.procs:
+            self.tasks.put(None)
+        await asyncio.to_thread(self._join)
+
+    def _join(self) -> None:
+        for proc in self.procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+    # -- the parent's reader thread -------------------------------------------------------------------------
+    def _settle(self, token: str, *, result: Any = None, error: BaseException | None = None) -> None:
+        with self.lock:
+            future = self.futures.pop(token, None)
+            self.owner.pop(token, None)
+        if future is None:
+            return
+
+        def apply() -> None:
+            if not future.done():
+                future.set_exception(error) if error is not None else future.set_result(result)
+
+        self.loop.call_soon_threadsafe(apply)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self.results.get(timeout=0.5)
+            except queue.Empty:
+                if self._reap_dead_workers():
+                    return
+                continue
+            kind, pid, *rest = message
+            if kind == "ready":
+                self.loop.call_soon_threadsafe(lambda: self.ready.done() or self.ready.set_result(rest[0]))
+            elif kind == "fatal":
+                error = RuntimeError(f"a simulation worker could not start: {rest[0]}")
+                self.loop.call_soon_threadsafe(lambda: self.ready.done() or self.ready.set_exception(error))
+            elif kind == "started":
+                with self.lock:
+                    self.owner[rest[0]] = pid
+            elif kind == "done":
+                self._settle(rest[0], result=rest[1])
+            elif kind == "error":
+                self._settle(rest[0], error=InfraError(rest[1]))
+            elif kind == "crash":  # a bug, not an outage: fail the run as the local executor would
+                self._settle(rest[0], error=RuntimeError(rest[1]))
+
+    def _reap_dead_workers(self) -> bool:
+        """Fail the episodes of workers that died; True when every worker has exited and nothing is left."""
+        dead = {p.pid: p.exitcode for p in self.procs if p.pid is not None and not p.is_alive()}
+        with self.lock:
+            orphans = [(t, pid) for t, pid in self.owner.items() if pid in dead]
+        for token, pid in orphans:
+            self._settle(token, error=InfraError(f"worker process {pid} died (exit code {dead[pid]})"))
+        if len(dead) == len(self.procs):
+            with self.lock:
+                leftover = list(self.futures)
+            for token in leftover:
+                self._settle(token, error=InfraError("every worker process has exited"))
+            if self.ready is not None:
+                error = RuntimeError("simulation workers exited before they were ready")
+                self.loop.call_soon_threadsafe(lambda: self.ready.done() or self.ready.set_exception(error))
+            return True
+        return False
+
+
+# -- inside a worker process -----------------------------------------------------------------------------------
+def _worker_main(payload: str, n_threads: int, slots: int, tasks: Any, results: Any) -> None:
+    from escgraph.graphs import build_graph
+    from escgraph.simulations.runner import applied_settings, load_role_models
+
+    pid = os.getpid()
+    try:
+        spec = RunSpec.model_validate_json(payload)
+        models = load_role_models(spec, n_threads=n_threads)
+        graph = build_graph(spec.graph)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
+        results.put(("fatal", pid, f"{type(exc).__name__}: {exc}"))
+        return
+    results.put(("ready", pid, applied_settings(models)))
+    asyncio.run(_serve(spec, models, graph, slots, tasks, results, pid))
+
+
+async def _serve(spec: RunSpec, models: Any, graph: Any, slots: int, tasks: Any, results: Any, pid: int) -> None:
+    loop = asyncio.get_running_loop()
+    free = asyncio.Semaphore(slots)
+    running: set[asyncio.Task] = set()
+
+    async def play(token: str, key: EpisodeKey, attempt: int) -> None:
+        try:
+            results.put(("done", pid, token, await play_episode(spec, key, graph, models, attempt=attempt)))
+        except InfraError as exc:
+            results.put(("error", pid, token, str(exc)))
+        except Exception as exc:  # noqa: BLE001
+            results.put(("crash", pid, token, f"{type(exc).__name__}: {exc}"))
+        finally:
+            free.release()
+
+    while True:
+        await free.acquire()  # take a task only with a free slot, so busy workers leave work to idle ones
+        item = await loop.run_in_executor(None, tasks.get)
+        if item is None:
+            break
+        token, profile_id, trial, seed, attempt = item
+        results.put(("started", pid, token))
+        task = asyncio.create_task(play(token, EpisodeKey(profile_id, trial, seed), attempt))
+        running.add(task)
+        task.add_done_callback(running.discard)
+    await asyncio.gather(*running)
