@@ -105,6 +105,8 @@ def _provider_model(
             f"Model spec {spec!r} names an unknown provider {provider!r}; "
             f"known providers: {', '.join(sorted(known))}."
         )
+    if provider == "openai" and not {"timeout", "request_timeout", "http_async_client"} & options.keys():
+        options["timeout"] = _fresh_client_timeout()
     try:
         return init_chat_model(model, model_provider=provider, **options)
     except ImportError as exc:
@@ -118,6 +120,21 @@ def _provider_model(
         if "unsupported" not in str(exc).lower() or "provider" not in str(exc).lower():
             raise
         raise ModelSpecError(f"Model spec {spec!r} names an unknown provider {provider!r}: {_SPEC_HELP}.") from exc
+
+
+def _fresh_client_timeout() -> Any:
+    """The OpenAI SDK's default timeout as a ``Timeout`` object.
+
+    langchain-openai shares one cached async HTTP client per base URL across the whole process unless the timeout
+    is an (unhashable) ``Timeout``; that shared client's pooled connections belong to the first event loop that
+    used them, so a second ``asyncio.run`` (the next simulation run in the same process) fails its first calls
+    with "Event loop is closed". A ``Timeout`` gives every loaded model its own client.
+    """
+    try:
+        from openai import DEFAULT_TIMEOUT
+    except ImportError:  # the integration is missing: init_chat_model reports that
+        return None
+    return DEFAULT_TIMEOUT
 
 
 def _known_providers() -> dict[str, str]:
