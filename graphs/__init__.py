@@ -8,12 +8,14 @@ from escgraph.graphs.registry import (
     list_graphs,
     register_graph,
 )
+from escgraph.graphs.skilled import build_skilled
 from escgraph.graphs.sweetiechat import build_sweetiechat
 
 __all__ = [
     "GraphInfo",
     "UnknownGraphError",
     "build_graph",
+    "build_skilled",
     "build_sweetiechat",
     "get_graph_info",
     "list_graphs",

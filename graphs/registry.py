@@ -26,6 +26,7 @@ class GraphInfo:
     name: str
     description: str
     builder: Callable[..., Any]
+    uses_skills_bank: bool = False  # simulations freeze a bank version for graphs that retrieve skills
 
     def build(self, **options: Any) -> Any:
         return self.builder(**options)
@@ -35,14 +36,15 @@ _REGISTRY: dict[str, GraphInfo] = {}
 _plugins_loaded = False
 
 
-def register_graph(name: str, description: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register_graph(name: str, description: str, *,
+                   uses_skills_bank: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register ``builder(*, models=None, checkpointer=None, store=None, **options)`` under ``name``."""
 
     def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
         existing = _REGISTRY.get(name)
         if existing is not None and existing.builder is not builder:
             raise ValueError(f"a graph named {name!r} is already registered by {existing.builder.__module__}")
-        _REGISTRY[name] = GraphInfo(name, description, builder)
+        _REGISTRY[name] = GraphInfo(name, description, builder, uses_skills_bank)
         return builder
 
     return decorate

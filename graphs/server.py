@@ -7,3 +7,4 @@ run's context, defaulting to the embedded local model.
 from escgraph.graphs import build_graph
 
 sweetiechat = build_graph("sweetiechat")
+skilled = build_graph("skilled")

@@ -65,7 +65,14 @@ def _counselor_turn(idx: int, state: Mapping[str, Any], latency: float) -> TurnR
         extra["safety"] = safety.get("category", "crisis")
     else:
         extra.update(stage=state.get("stage"), rationale=state.get("strategy_rationale"))
-    retrieved = [str(item.get("id")) for item in state.get("retrieved") or [] if isinstance(item, dict)]
+        plan = state.get("plan") if isinstance(state.get("plan"), dict) else {}
+        if plan.get("skill_id"):
+            extra["skill_id"] = plan["skill_id"]  # the skill followed: outcomes are attributed to it
+        if state.get("assessment"):
+            extra["assessment"] = {k: v for k, v in state["assessment"].items() if k != "summary"}
+    # state carries over between turns: a gate reply retrieved nothing, whatever the last turn left behind
+    retrieved = [] if from_gate else [str(item.get("id")) for item in state.get("retrieved") or []
+                                      if isinstance(item, dict)]
     return TurnRecord(idx=idx, speaker="counselor", text=state.get("reply", ""),
                       strategy=None if from_gate else state.get("strategy"), retrieved=retrieved,
                       latency=round(latency, 3), extra={k: v for k, v in extra.items() if v is not None})
