@@ -79,14 +79,18 @@ def _counselor_turn(idx: int, state: Mapping[str, Any], latency: float) -> TurnR
 
 
 async def play_episode(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mapping[str, BaseChatModel], *,
-                       attempt: int = 1) -> EpisodeResult:
-    """Play one episode to its SAGE end (success, failure, goodbye or the turn limit)."""
+                       attempt: int = 1, skills_bank: Any = None) -> EpisodeResult:
+    """Play one episode to its SAGE end (success, failure, goodbye or the turn limit).
+
+    ``skills_bank`` (a retriever over the run's frozen bank version) reaches the graph's nodes through the run
+    context, never through graph state.
+    """
     profile = spec.profile(key.profile_id)
     models = seeded_models(models, key.seed)
     tracker = UsageTracker()
     seeker = SageSeeker(profile, seeker_model=models["seeker"], judge_model=models["judge"], sage=spec.sage,
                         callbacks=[tracker])
-    context = ESCContext(models={"counselor": models["counselor"]})
+    context = ESCContext(models={"counselor": models["counselor"]}, skills_bank=skills_bank)
     config = {"callbacks": [tracker], "run_name": f"episode {key.episode_id}",
               "metadata": {"episode_id": key.episode_id, "seed": key.seed}}
 

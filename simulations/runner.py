@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 
-from escgraph.graphs import build_graph
+from escgraph.graphs import build_graph, get_graph_info
 from escgraph.llm import ModelSettings, load_chat_model
 from escgraph.simulations.episode import InfraError, play_episode
 from escgraph.simulations.results import EpisodeResult, RunData
@@ -86,12 +86,13 @@ def applied_settings(models: Mapping[str, BaseChatModel]) -> dict[str, dict[str,
 
 async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping[str, BaseChatModel] | None = None,
                           resume: bool = False, force: bool = False, progress: RunProgress | None = None,
-                          write_report: bool = True) -> RunData:
+                          write_report: bool = True, skills_bank: Any = None) -> RunData:
     """Run (or resume) ``spec`` into ``out_dir``; returns the run as read back from its results file.
 
     ``models`` maps roles to ready chat models (tests, custom models); by default they are loaded from the spec's
-    model strings. The folder and its results file are prepared before any model is loaded, so an unwritable
-    folder or a changed config fails fast.
+    model strings. ``skills_bank`` is a ready retriever for graphs that use the skills bank; by default it is
+    built from ``spec.bank_path`` at the frozen ``spec.bank_version``. The folder and its results file are
+    prepared before any model is loaded, so an unwritable folder or a changed config fails fast.
     """
     progress = progress or _Quiet()
     store = RunStore.create_or_resume(out_dir, spec, resume=resume, force=force)
@@ -102,8 +103,9 @@ async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping
         began = time.perf_counter()
         if todo:
             if spec.executor == "process":
-                if models is not None:
-                    raise ValueError("the process executor builds models from the spec; do not pass model objects")
+                if models is not None or skills_bank is not None:
+                    raise ValueError("the process executor builds models and the skills bank from the spec; "
+                                     "do not pass objects")
                 await _run_in_processes(spec, store, todo, progress)
             else:
                 ready = dict(models) if models is not None else load_role_models(spec)
@@ -111,7 +113,8 @@ async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping
                     if role not in ready:
                         ready[role] = ready["counselor"]
                 store.set_meta("applied_settings", applied_settings(ready))
-                await _run_in_loop(spec, store, todo, ready, progress)
+                bank = skills_bank if skills_bank is not None else run_skills_bank(spec)
+                await _run_in_loop(spec, store, todo, ready, progress, bank)
         previous = float(store._meta("seconds") or 0)
         store.set_meta("seconds", round(previous + time.perf_counter() - began, 2))
         run = store.load()
@@ -127,12 +130,21 @@ def run_simulation(spec: RunSpec, out_dir: str | Path, **kwargs: Any) -> RunData
     return asyncio.run(arun_simulation(spec, out_dir, **kwargs))
 
 
+def run_skills_bank(spec: RunSpec) -> Any:
+    """The retriever over the spec's frozen bank version, for graphs that use the skills bank (else None)."""
+    if not get_graph_info(spec.graph).uses_skills_bank:
+        return None
+    from escgraph.skills_bank import frozen_retriever
+
+    return frozen_retriever(spec.bank_path, spec.bank_version)
+
+
 async def _run_in_loop(spec: RunSpec, store: RunStore, todo: list[EpisodeKey],
-                       models: Mapping[str, BaseChatModel], progress: RunProgress) -> None:
+                       models: Mapping[str, BaseChatModel], progress: RunProgress, skills_bank: Any) -> None:
     graph = build_graph(spec.graph)
 
     async def play(key: EpisodeKey, attempt: int) -> EpisodeResult:
-        return await play_episode(spec, key, graph, models, attempt=attempt)
+        return await play_episode(spec, key, graph, models, attempt=attempt, skills_bank=skills_bank)
 
     await _drive(spec, store, todo, play, progress, spec.concurrency)
 

@@ -80,7 +80,8 @@ class RunSpec(BaseModel):
     trials: int = Field(default=1, ge=1, le=1000)
     seed: int = 0
     max_turns: int = Field(default=10, ge=1, le=100, description="judged seeker turns before the run stops")
-    bank_version: str | None = None
+    bank_version: str | None = Field(default=None, description="frozen skills-bank version (id@content-hash)")
+    bank_path: str | None = Field(default=None, description="skills-bank folder; None = the user's default bank")
     sage: SageSettings = Field(default_factory=SageSettings)
     # -- execution only (not hashed) --
     concurrency: int = Field(default=4, ge=1, le=4096)
@@ -90,7 +91,9 @@ class RunSpec(BaseModel):
     step_timeout: float = Field(default=900.0, gt=0, description="seconds before a step counts as timed out")
     requeues: int = Field(default=2, ge=0, le=100, description="times an infra-errored episode is re-queued")
 
-    _EXECUTION_ONLY = frozenset({"concurrency", "executor", "call_retries", "backoff", "step_timeout", "requeues"})
+    # the bank's folder is where it lives, not what it holds: its version (with content hash) is what is hashed
+    _EXECUTION_ONLY = frozenset({"concurrency", "executor", "call_retries", "backoff", "step_timeout", "requeues",
+                                 "bank_path"})
 
     @field_validator("models")
     @classmethod

@@ -140,28 +140,31 @@ class WorkerPool:
 # -- inside a worker process -----------------------------------------------------------------------------------
 def _worker_main(payload: str, n_threads: int, slots: int, tasks: Any, results: Any) -> None:
     from escgraph.graphs import build_graph
-    from escgraph.simulations.runner import applied_settings, load_role_models
+    from escgraph.simulations.runner import applied_settings, load_role_models, run_skills_bank
 
     pid = os.getpid()
     try:
         spec = RunSpec.model_validate_json(payload)
         models = load_role_models(spec, n_threads=n_threads)
         graph = build_graph(spec.graph)
+        bank = run_skills_bank(spec)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
         results.put(("fatal", pid, f"{type(exc).__name__}: {exc}"))
         return
     results.put(("ready", pid, applied_settings(models)))
-    asyncio.run(_serve(spec, models, graph, slots, tasks, results, pid))
+    asyncio.run(_serve(spec, models, graph, bank, slots, tasks, results, pid))
 
 
-async def _serve(spec: RunSpec, models: Any, graph: Any, slots: int, tasks: Any, results: Any, pid: int) -> None:
+async def _serve(spec: RunSpec, models: Any, graph: Any, bank: Any, slots: int, tasks: Any, results: Any,
+                 pid: int) -> None:
     loop = asyncio.get_running_loop()
     free = asyncio.Semaphore(slots)
     running: set[asyncio.Task] = set()
 
     async def play(token: str, key: EpisodeKey, attempt: int) -> None:
         try:
-            results.put(("done", pid, token, await play_episode(spec, key, graph, models, attempt=attempt)))
+            results.put(("done", pid, token, await play_episode(spec, key, graph, models, attempt=attempt,
+                                                                     skills_bank=bank)))
         except InfraError as exc:
             results.put(("error", pid, token, str(exc)))
         except Exception as exc:  # noqa: BLE001

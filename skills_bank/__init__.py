@@ -1,3 +1,77 @@
-"""Skills bank (intervention units, skills, versions, retrieval): arrives with the skills-bank issue."""
+"""Skills bank (ESC-Skills): intervention units, person-readable skills, immutable versions, retrieval, diffs.
 
-__all__: list[str] = []
+- ``schema``: :class:`Skill`, :class:`InterventionUnit` (pydantic);
+- ``store``: :class:`SkillBank`, a folder of one YAML file per skill with a linear, immutable version history;
+- ``index`` / ``retrieval``: a chromadb collection per bank version (local MiniLM embeddings) and the retriever
+  the skilled graph uses;
+- ``diff``: field- and word-level differences between versions.
+
+The bank never handles crises: the safety gate runs before any skill is retrieved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["bank_fingerprint", "pin_version", "frozen_retriever", "default_retriever", "BankVersionError"]
+
+_LOCK = threading.Lock()
+_CACHE: dict[tuple[str, str], Any] = {}
+
+
+class BankVersionError(ValueError):
+    """A frozen bank version cannot be found or its content no longer matches."""
+
+
+def bank_fingerprint(skills: Mapping[str, Any]) -> str:
+    """A short hash of a version's exact skill content (what a run's results depend on)."""
+    canonical = json.dumps({k: skills[k].model_dump(mode="json") for k in sorted(skills)}, sort_keys=True,
+                           ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _open_bank(path: str | Path | None) -> Any:
+    from escgraph.skills_bank.store import SkillBank
+
+    return SkillBank.open(path) if path else SkillBank.default()
+
+
+def pin_version(path: str | Path | None, version: str | None = None) -> str:
+    """``"<version id>@<content hash>"`` for ``version`` (default: head) of the bank at ``path``."""
+    bank = _open_bank(path)
+    vid = bank.resolve(version or "head")
+    return f"{vid}@{bank_fingerprint(bank.skills(vid))}"
+
+
+def frozen_retriever(path: str | Path | None, pinned: str | None) -> Any:
+    """A retriever over one bank version (``"v3@hash"``, ``"v3"`` or None for head), cached per process.
+
+    The content hash is checked, so a run resumed against a bank whose history was rewritten fails loudly
+    instead of silently retrieving different skills.
+    """
+    from escgraph.skills_bank.index import ChromaSkillIndex
+    from escgraph.skills_bank.retrieval import SkillRetriever
+
+    bank = _open_bank(path)
+    vid, _, expected = (pinned or "").partition("@")
+    vid = bank.resolve(vid or "head")
+    key = (str(Path(bank.path).resolve()), vid)
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        skills = bank.skills(vid)
+        if expected and bank_fingerprint(skills) != expected:
+            raise BankVersionError(f"skills bank {bank.path} version {vid} no longer has content {expected}")
+        index = ChromaSkillIndex.open(Path(bank.path) / ".index", vid, skills)
+        _CACHE[key] = retriever = SkillRetriever(skills, index)
+        return retriever
+
+
+def default_retriever() -> Any:
+    """The retriever over the head of the user's default bank (seeded from the built-in skills on first use)."""
+    return frozen_retriever(None, None)

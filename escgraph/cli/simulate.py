@@ -74,6 +74,8 @@ def simulate(
                                                             "keep both to compare graphs on identical seekers."),
     out: Path = typer.Option(Path("sim-run"), "--out", "-o", help="Run folder for run.sqlite, summary.json, "
                                                                   "report.html."),
+    bank: Path = typer.Option(None, "--bank", help="Skills-bank folder for graphs that use one (default: yours)."),
+    bank_version: str = typer.Option("head", "--bank-version", help="Bank version to freeze for the run."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out: skip finished episodes."),
     force: bool = typer.Option(False, "--force", help="With --resume: accept a changed config."),
 ) -> None:
@@ -94,12 +96,14 @@ def simulate(
         raise CLIError(f"--executor must be 'local' or 'process', not {executor!r}")
     seeker_model = seeker_model or model
     try:
-        get_graph_info(graph)
+        info = get_graph_info(graph)
         chosen = resolve_profiles(profiles, n=n, seed=seed)
+        pinned = _pin_bank(bank, bank_version) if info.uses_skills_bank else None
         spec = RunSpec(run_id=run_id, graph=graph, base_url=base_url, profiles=chosen,
                        profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
                                                          "judge": judge_model or seeker_model},
-                       trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor)
+                       trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor,
+                       bank_version=pinned, bank_path=str(bank) if bank else None)
     except (UnknownGraphError, ProfileError, ValueError) as exc:
         message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise CLIError(message) from None
@@ -108,7 +112,8 @@ def simulate(
 
     episodes = len(spec.episodes())
     console.print(f"simulate: {graph} · {len(chosen)} profiles × {trials} trial(s) = {episodes} episodes · "
-                  f"≤{max_turns} turns · counselor {model} · seeker {seeker_model} · judge {spec.models['judge']}")
+                  f"≤{max_turns} turns · counselor {model} · seeker {seeker_model} · judge {spec.models['judge']}"
+                  + (f" · skills bank {pinned}" if pinned else ""))
     try:
         with _RichProgress(console) as progress:
             run = asyncio.run(arun_simulation(spec, out, resume=resume, force=force, progress=progress))
@@ -118,6 +123,16 @@ def simulate(
         raise CLIError(f"interrupted; finished episodes are saved — resume with: escgraph simulate ... --out {out} "
                        f"--resume", code=130) from None
     _print_summary(console, out)
+
+
+def _pin_bank(bank: Path | None, version: str) -> str:
+    """Freeze the bank version a run uses (id and content hash), or fail with one clear line."""
+    from escgraph.skills_bank import pin_version
+
+    try:
+        return pin_version(bank, version)
+    except (ValueError, OSError, KeyError, LookupError) as exc:
+        raise CLIError(f"skills bank: {exc}") from None
 
 
 def _print_summary(console, out: Path) -> None:  # noqa: ANN001
