@@ -72,6 +72,8 @@ class WorkerPool:
         for _ in self.procs:
             self.tasks.put(None)
         await asyncio.to_thread(self._join)
+        if getattr(self, "reader", None) is not None:
+            await asyncio.to_thread(self.reader.join, 5)  # it exits once every worker has
 
     def _join(self) -> None:
         for proc in self.procs:
@@ -98,6 +100,8 @@ class WorkerPool:
         while True:
             try:
                 message = self.results.get(timeout=0.5)
+            except (OSError, EOFError, ValueError):  # the queue was torn down with the pool
+                return
             except queue.Empty:
                 if self._reap_dead_workers():
                     return
