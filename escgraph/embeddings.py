@@ -65,7 +65,18 @@ def _load() -> SentenceTransformer:
         hf_logging.disable_progress_bar()
     except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
         pass
+    _limit_blas_threads()
     return SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+
+
+def _limit_blas_threads() -> None:
+    """One BLAS thread for numpy: once OpenBLAS starts its own thread pool (on the first large matrix product)
+    it starves torch's threads on small machines and a 10 ms query embedding takes 100 ms."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - comes with scikit-learn, a sentence-transformers dependency
+        return
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def get_embedder() -> SentenceTransformer:
