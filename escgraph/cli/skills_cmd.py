@@ -1,0 +1,221 @@
+"""``escgraph skills``: list, show, log, diff, import, export and commit the versioned skills bank."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from escgraph.cli._app import CLIError, app
+
+skills_app = typer.Typer(help="The versioned skills bank: list, show, log, diff, import, export, commit.",
+                         no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(skills_app, name="skills")
+
+_BANK_HELP = "Skills-bank folder (default: the bank in your data folder, seeded from the built-in skills)."
+_CHANGE_KINDS = ("added", "changed", "retired", "flagged", "reactivated", "removed")
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Bank problems become one line and exit 2; never a traceback."""
+    from escgraph.skills_bank.store import SkillBankError
+
+    try:
+        yield
+    except SkillBankError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"{exc.filename or 'skills bank'}: {exc.strerror or exc}") from None
+
+
+def _open(bank: Path | None):  # noqa: ANN202 - SkillBank, imported lazily
+    from escgraph.skills_bank.store import SkillBank
+
+    return SkillBank.open(bank) if bank is not None else SkillBank.default()
+
+
+def _author(author: str | None) -> str:
+    if author:
+        return author
+    with contextlib.suppress(Exception):
+        return os.environ.get("ESCGRAPH_AUTHOR") or getpass.getuser()
+    return "unknown"
+
+
+def _counts(changes: dict) -> str:
+    parts = [f"{len(changes.get(k) or [])} {k}" for k in _CHANGE_KINDS if changes.get(k)]
+    return ", ".join(parts) or "no skill changes"
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@skills_app.command("list")
+def list_skills(
+    version: str = typer.Option("head", "--version", "-v", help="Version: head, v3, 3 or head~1."),
+    show_all: bool = typer.Option(False, "--all", help="Include retired and flagged-unsafe skills."),
+    as_json: bool = typer.Option(False, "--json", help="A JSON array."),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+) -> None:
+    """List the skills of a version (active ones unless --all)."""
+    with _clear_errors():
+        found = _open(bank).get_version(version)
+    skills = [s for s in found.skills().values() if show_all or s.status == "active"]
+    if as_json:
+        _echo_json([{"id": s.id, "status": s.status, "stages": s.applicability.stages, "strategies": s.strategies,
+                     "name": s.name} for s in skills])
+        return
+    table = Table(title=f"skills bank {found.id} · {len(skills)} skills", header_style="bold")
+    for column in ("id", "status", "stages", "strategies", "name"):
+        table.add_column(column)
+    for s in skills:  # Text cells: skill names are data, never rich markup
+        table.add_row(*map(Text, (s.id, s.status, ", ".join(s.applicability.stages), ", ".join(s.strategies),
+                                  s.name)))
+    Console(highlight=False).print(table)
+
+
+@skills_app.command("show")
+def show(
+    skill_id: str = typer.Argument(..., metavar="ID", help="Skill id."),
+    version: str = typer.Option("head", "--version", "-v", help="Version: head, v3, 3 or head~1."),
+    as_json: bool = typer.Option(False, "--json", help="The skill as JSON."),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+) -> None:
+    """Every field of one skill, readable."""
+    with _clear_errors():
+        opened = _open(bank)
+        vid = opened.resolve(version)
+        skill = opened.skill(skill_id, vid)
+    if as_json:
+        _echo_json(skill.model_dump(mode="json"))
+        return
+    out = Console(highlight=False)
+
+    def say(text: str = "", style: str = "") -> None:
+        out.print(text, style=style or None, markup=False)  # skill text is data: never rich markup
+
+    def items(title: str, values: list[str], numbered: bool = False) -> None:
+        say(title, "bold")
+        for i, value in enumerate(values, 1):
+            say(f"  {i}. {value}" if numbered else f"  • {value}")
+
+    a, p = skill.applicability, skill.provenance
+    say(f"{skill.name}  ({skill.id}, {skill.status}, {vid})", "bold")
+    say(skill.summary)
+    items("guidance", skill.guidance, numbered=True)
+    items("when to use", a.when_to_use)
+    items("when not to use", a.when_not_to_use)
+    say("fits", "bold")
+    say(f"  stages: {', '.join(a.stages)}; intensity {a.min_intensity}–{a.max_intensity}; situations: "
+        f"{', '.join(a.situations) or 'any'}; emotions: {', '.join(a.emotions) or 'any'}")
+    items("expected outcomes", skill.expected_outcomes)
+    items("risks", skill.risks)
+    items("strategies", skill.strategies)
+    say("examples", "bold")
+    for ex in skill.examples:
+        say(f"  seeker:    {ex.seeker}")
+        say(f"  supporter: {ex.supporter}")
+    if p.sources or p.units or p.episodes:
+        say("provenance", "bold")
+        for name, values in (("sources", p.sources), ("units", p.units), ("episodes", p.episodes)):
+            if values:
+                say(f"  {name}: {', '.join(values)}")
+
+
+@skills_app.command("log")
+def log(
+    as_json: bool = typer.Option(False, "--json", help="A JSON array, newest first."),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+) -> None:
+    """The version history, newest first (like git log)."""
+    with _clear_errors():
+        versions = _open(bank).versions()
+    if as_json:
+        _echo_json([v.metadata() for v in versions])
+        return
+    out = Console(highlight=False)
+    for v in versions:
+        out.print(f"{v.id}  (parent {v.parent or '-'})  {v.kind}  by {v.author}  {v.created}", style="bold yellow",
+                  markup=False)
+        for line in v.message.splitlines() or [""]:
+            out.print(f"    {line}", markup=False)
+        out.print(f"    {_counts(dict(v.changes))} · {len(v.skill_ids)} skills · content {v.content_hash[:12]}",
+                  style="dim", markup=False)
+        out.print()
+
+
+@skills_app.command("diff")
+def diff(
+    v1: str = typer.Argument(..., help="Older version: head, v3, 3 or head~1."),
+    v2: str = typer.Argument("head", help="Newer version (default: head)."),
+    as_json: bool = typer.Option(False, "--json", help="The diff as JSON."),
+    html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML page with the diff and reuse."),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+) -> None:
+    """Skills added, removed, retired or flagged, and word-level changes inside each changed skill."""
+    from escgraph.skills_bank._bankfiles import atomic_write
+    from escgraph.skills_bank.diff import diff_versions, render_html, render_terminal, to_json
+
+    with _clear_errors():
+        result = diff_versions(_open(bank), v1, v2)
+        if html is not None:
+            atomic_write(html, render_html(result))
+    if as_json:
+        typer.echo(to_json(result))
+    else:
+        out = Console(highlight=False)
+        # colour only on a colour terminal; otherwise git-style {+inserted+} [-deleted-] markers
+        out.print(render_terminal(result, color=out.is_terminal and out.color_system is not None))
+    if html is not None:
+        typer.echo(f"wrote {html}", err=as_json)
+
+
+@skills_app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="An export (YAML/JSON), a list of skills, or one skill."),
+    author: str = typer.Option(None, "--author", help="Who imports (default: $ESCGRAPH_AUTHOR or your login)."),
+    message: str = typer.Option(None, "--message", "-m", help="Why (the source file is recorded too)."),
+    merge: bool = typer.Option(False, "--merge", help="Add/replace the file's skills and keep the others "
+                                                      "(default: the file becomes the whole bank)."),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+) -> None:
+    """Validate every skill in FILE and commit them as a new version (kind: import)."""
+    with _clear_errors():
+        version = _open(bank).import_file(file, _author(author), message, replace=not merge)
+    typer.echo(f"committed {version.id} (import): {_counts(dict(version.changes))}")
+
+
+@skills_app.command("export")
+def export(
+    out: Path = typer.Option(..., "--out", "-o", help="File to write: .yaml, .yml or .json."),
+    version: str = typer.Option("head", "--version", "-v", help="Version: head, v3, 3 or head~1."),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+) -> None:
+    """Write one version (metadata and every skill) to a single file."""
+    with _clear_errors():
+        opened = _open(bank)
+        vid = opened.resolve(version)
+        opened.export(vid, out)
+    typer.echo(f"exported {vid} to {out}")
+
+
+@skills_app.command("commit")
+def commit(
+    message: str = typer.Option(..., "--message", "-m", help="What changed and why."),
+    author: str = typer.Option(None, "--author", help="Who (default: $ESCGRAPH_AUTHOR or your login)."),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+) -> None:
+    """Commit your hand edits of the working copy (BANK/skills/*.yaml) as a new version."""
+    with _clear_errors():
+        version = _open(bank).commit_from_folder(_author(author), message)
+    typer.echo(f"committed {version.id}: {_counts(dict(version.changes))}")
