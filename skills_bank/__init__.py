@@ -38,7 +38,7 @@ def bank_fingerprint(skills: Mapping[str, Any]) -> str:
 def _open_bank(path: str | Path | None) -> Any:
     from escgraph.skills_bank.store import SkillBank
 
-    return SkillBank.open(path) if path else SkillBank.default()
+    return SkillBank.default(path)  # seeded from the built-in skills when the folder holds no bank yet
 
 
 def pin_version(path: str | Path | None, version: str | None = None) -> str:

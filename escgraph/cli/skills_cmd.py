@@ -219,3 +219,24 @@ def commit(
     with _clear_errors():
         version = _open(bank).commit_from_folder(_author(author), message)
     typer.echo(f"committed {version.id}: {_counts(dict(version.changes))}")
+
+
+@skills_app.command("units")
+def units(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `escgraph simulate`."),
+    out: Path = typer.Option(None, "--out", "-o", help="JSON-lines file (default: RUN_DIR/units.jsonl)."),
+) -> None:
+    """Export the intervention units of a simulation run: state before, action, emotion change after."""
+    from escgraph.simulations.store import RunStoreError, load_run
+    from escgraph.simulations.units import intervention_units, write_units
+
+    try:
+        run = load_run(run_dir)
+    except RunStoreError as exc:
+        raise CLIError(str(exc)) from None
+    target = out or run_dir / "units.jsonl"
+    try:
+        count = write_units(intervention_units(run), target)
+    except OSError as exc:
+        raise CLIError(f"cannot write {target}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {count} intervention units to {target}")
