@@ -223,8 +223,10 @@ def _turn(t: TurnRecord) -> str:
     notes = []
     if extra.get("rationale"):
         notes.append(f"<div><b>why:</b> {escape(_text(extra['rationale']))}</div>")
+    if extra.get("skill_id"):
+        notes.append(f"<div><b>skill followed:</b> {escape(str(extra['skill_id']))}</div>")
     if t.retrieved:
-        notes.append(f"<div><b>used:</b> {escape(', '.join(map(str, t.retrieved)))}</div>")
+        notes.append(f"<div><b>retrieved:</b> {escape(', '.join(map(str, t.retrieved)))}</div>")
     why = f"<div class='why'>{''.join(notes)}</div>" if notes else ""
     return (f"<div class='msg counselor{' safety' if safety else ''}'><div class='who'>Counselor {tags}</div>"
             f"<div class='text'>{escape(t.text)}</div>{why}</div>")
