@@ -292,6 +292,9 @@ class SkillBank:
             wanted = skill_text(new[sid]) if sid in new else None
             if text == wanted:
                 continue
+            if text is not None and sid in new and _holds(text, sid, new[sid]):
+                atomic_write(path, wanted)  # the same skill in the person's own layout: just normalise it
+                continue
             if text != (skill_text(base[sid]) if sid in base else None):
                 if base.get(sid) == new.get(sid):
                     continue  # the person's pending edit of a skill nobody else changed
@@ -341,3 +344,11 @@ class SkillBank:
                                        message=f"{message.strip()} [{note}]" if message else note,
                                        kind="import", meta={"source": str(source), "origin": origin,
                                                             "mode": "replace" if replace else "merge"})
+
+
+def _holds(text: str, skill_id: str, skill: Skill) -> bool:
+    """Whether a working-copy file's text is exactly ``skill`` (whatever its YAML layout)."""
+    try:
+        return read_skill_file(text, f"{skill_id}.yaml", skill_id) == skill
+    except SkillBankError:
+        return False

@@ -334,3 +334,27 @@ def test_two_processes_committing_at_once_form_one_linear_history(bank, tmp_path
     on_disk = {p.stem: yaml.safe_load(p.read_text()) for p in (bank.path / "skills").glob("*.yaml")}
     assert on_disk == {k: s.model_dump(mode="json") for k, s in fresh.skills().items()}
     assert not list(bank.path.rglob("*.tmp"))
+
+
+def test_committing_hand_edits_in_a_personal_layout_is_not_a_conflict(tmp_path):
+    """A person's file that holds exactly the committed skill is normalised, not set aside as .mine."""
+    import yaml as _yaml
+
+    from escgraph.skills_bank.store import SkillBank
+
+    skill = {"id": "plain-skill", "name": "Plain skill", "summary": "A plain skill used to test hand edits.",
+             "guidance": ["first do this step", "then do that step"],
+             "applicability": {"when_to_use": ["the seeker is sad"], "when_not_to_use": ["the seeker is in danger"],
+                               "stages": ["comforting"]},
+             "expected_outcomes": ["the seeker feels heard"], "risks": ["sounding scripted; use their words"],
+             "strategies": ["Reflection of feelings"],
+             "examples": [{"seeker": "I am sad.", "supporter": "You sound really sad."}]}
+    from escgraph.skills_bank.schema import Skill
+
+    bank = SkillBank.create(tmp_path / "bank", [Skill.model_validate(skill)], "me", "seed")
+    edited = {**skill, "risks": ["sounding scripted; use their own words"]}
+    path = bank.path / "skills" / "plain-skill.yaml"
+    path.write_text(_yaml.safe_dump(edited, default_flow_style=True, width=1000))  # a very different layout
+    bank.commit_from_folder("me", "soften the risk")
+    assert not list((bank.path / "skills").glob("*.mine"))
+    assert bank.skill("plain-skill").risks == ["sounding scripted; use their own words"]
