@@ -103,6 +103,27 @@ def _tokens(episodes: Iterable[EpisodeResult]) -> dict[str, dict[str, int]]:
     return dict(sorted(out.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
 
+def skill_outcomes(episodes: list) -> dict[str, dict[str, Any]]:
+    """Per skill followed by the counselor: how often, and the judge's emotion change right after (mean, worst).
+
+    Empty for graphs without a skills bank. Sorted by uses, then id.
+    """
+    changes: dict[str, list[float]] = {}
+    for episode in episodes:
+        turns = episode.turns
+        for i, turn in enumerate(turns):
+            skill = (turn.extra or {}).get("skill_id") if turn.speaker == "counselor" else None
+            if not skill:
+                continue
+            answer = turns[i + 1] if i + 1 < len(turns) else None
+            bucket = changes.setdefault(str(skill), [])
+            if answer is not None and answer.speaker == "seeker" and answer.change is not None:
+                bucket.append(float(answer.change))
+    rows = {sid: {"uses": len(v), "mean_change": _r(_mean(v)), "worst_change": _r(min(v)) if v else None}
+            for sid, v in changes.items()}
+    return dict(sorted(rows.items(), key=lambda kv: (-kv[1]["uses"], kv[0])))
+
+
 def summarize(run: RunData) -> dict[str, Any]:
     """The run's headline numbers and breakdowns, JSON-ready (this is ``summary.json``).
 
@@ -165,6 +186,7 @@ def summarize(run: RunData) -> dict[str, Any]:
         },
         "preference_bias_B": _r(preference_bias(prefs)) if prefs else None,
         "preferences": {s: _r(v) for s, v in prefs.items()} if prefs else None,
+        "skills": skill_outcomes(done),
         "tokens": _tokens(run.episodes),
         "seconds": _r(float(seconds) if seconds is not None else sum(e.seconds for e in run.episodes)),
     }

@@ -227,6 +227,21 @@ def _strategies(s: dict[str, Any]) -> str:
             f"<th></th><th class='n'>p<sub>i</sub></th></tr></thead><tbody>{rows}</tbody></table>")
 
 
+def _skills(s: dict[str, Any]) -> str:
+    """Skills the counselor followed and the emotion change right after each (graphs with a skills bank)."""
+    rows = s.get("skills") or {}
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td><code>{escape(sid)}</code></td><td class='n'>{r['uses']}</td>"
+        f"<td class='n'>{_signed(r['mean_change'], True)}</td><td class='n'>{_signed(r['worst_change'], True)}</td></tr>"
+        for sid, r in rows.items())
+    return (f"<h2 id='skills'>Skills followed</h2><p class='hint'>Skills bank {escape(str(s.get('bank_version')))}"
+            f". Change = the judge's emotion change right after a reply that followed the skill.</p>"
+            f"<table class='strategies'><thead><tr><th>skill</th><th class='n'>uses</th><th class='n'>mean change"
+            f"</th><th class='n'>worst change</th></tr></thead><tbody>{body}</tbody></table>")
+
+
 def _signed(x: float | None, better: bool | None, digits: int = 1) -> str:
     if x is None:
         return "–"
@@ -304,12 +319,13 @@ def render_report(run: RunData, compare: RunData | None = None) -> str:
     max_x = int(s.get("max_turns_limit") or 10)
     open_all = len(run.episodes) <= _OPEN_EPISODES_UP_TO
     nav = [("trajectories", "Trajectories"), ("finals", "Final emotion"), ("groups", "Outcomes"),
-           ("strategies", "Strategies")] + ([("compare", "Run vs run")] if compare else []) + [
+           ("strategies", "Strategies")] + ([("skills", "Skills")] if s.get("skills") else []) + (
+        [("compare", "Run vs run")] if compare else []) + [
         ("episodes", "Episodes")]
     body = [
         _header(run, s),
         "<nav>" + " ".join(f"<a href='#{a}'>{t}</a>" for a, t in nav) + "</nav>",
-        _cards(s, run.meta), _trajectories(run, s), _histogram(run, s), _groups(s), _strategies(s),
+        _cards(s, run.meta), _trajectories(run, s), _histogram(run, s), _groups(s), _strategies(s), _skills(s),
         _comparison(s, summarize(compare)) if compare is not None else "",
         _episode_table(run.episodes, anchors),
         "".join(episode_section(e, anchors[e.episode_id], bands, max_x, open_all) for e in run.episodes),

@@ -61,3 +61,21 @@ async def test_units_attribute_outcomes_to_the_skill_followed(tmp_path):
 def test_intensity_from_score():
     assert [intensity_from_score(s) for s in (0, 19, 20, 40, 79, 80, 100)] == [5, 5, 4, 3, 2, 1, 1]
     assert intensity_from_score(None) == 3
+
+
+async def test_summary_and_report_show_skill_outcomes(tmp_path):
+    import json as _json
+
+    profiles = [SeekerProfile(id="g0", situation="My grandmother died last month.", first_talk="She died.")]
+    spec = RunSpec(run_id="units", graph="skilled", models={"counselor": "fake"}, profiles=profiles, max_turns=3,
+                   bank_version="v1@test")
+    model = SkilledFake()
+    run = await arun_simulation(spec, tmp_path / "run", models={"counselor": model, "seeker": model,
+                                                                 "judge": model}, skills_bank=FakeRetriever())
+    summary = _json.loads((tmp_path / "run" / "summary.json").read_text())
+    changes = [t.change for t in run.episodes[0].turns if t.speaker == "seeker" and t.idx > 0]
+    row = summary["skills"]["reflect-loss"]
+    assert row["uses"] == len(changes) and row["worst_change"] == min(changes)
+    assert abs(row["mean_change"] - sum(changes) / len(changes)) < 0.01
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Skills followed" in html and "reflect-loss" in html
