@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from escgraph.agents._dialogue import dialogue_lines
-from escgraph.agents._models import resolve_model, role_config
 from escgraph.agents.strategy_counselor import (
     StageName,
     StrategyCounselor,
@@ -85,30 +83,14 @@ class SkillStrategyCounselor(StrategyCounselor):
                 "guidance": f"Follow the skill '{chosen['name']}': {steps} Avoid: {avoid}".strip(),
                 "avoid": avoid}
 
-    def _finish_skill(self, state: dict, decision: SkillDecision) -> dict:
+    def decision_schema(self, state: dict) -> type[BaseModel]:
+        return SkillDecision if self._skills(state) else StrategyDecision
+
+    def complete(self, state: dict, decision: BaseModel) -> dict:
+        if not isinstance(decision, SkillDecision):  # no skills retrieved: a plain strategy choice
+            return {**self._finish(state, decision), "plan": {"skill_id": None}}
         update = self._finish(state, StrategyDecision(strategy=decision.strategy, stage=decision.stage,
                                                       rationale=decision.rationale,
                                                       repeat_reason=decision.repeat_reason))
         update["plan"] = self._plan(state, decision)
         return update
-
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        if not self._skills(state):
-            return {**super().run(state, runtime), "plan": {"skill_id": None}}
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(SkillDecision)
-        config = role_config(self.role, self.name)
-        decision = chooser.invoke(self.messages(state), config=config)
-        if self._needs_second_ask(state, decision):
-            decision = chooser.invoke(self.messages(state, self._repeat_note(decision.strategy)), config=config)
-        return self._finish_skill(state, decision)
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        if not self._skills(state):
-            return {**await super().arun(state, runtime), "plan": {"skill_id": None}}
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(SkillDecision)
-        config = role_config(self.role, self.name)
-        decision = await chooser.ainvoke(self.messages(state), config=config)
-        if self._needs_second_ask(state, decision):
-            decision = await chooser.ainvoke(self.messages(state, self._repeat_note(decision.strategy)),
-                                             config=config)
-        return self._finish_skill(state, decision)

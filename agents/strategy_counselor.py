@@ -111,19 +111,27 @@ class StrategyCounselor(AgentNode):
         return self._would_exceed_repeat(state, decision.strategy) and not clean_rationale(decision.repeat_reason)
 
     # -- node -----------------------------------------------------------------------------------------------
+    def decision_schema(self, state: dict) -> type[BaseModel]:
+        """The structured output asked of the model (subclasses may widen it, e.g. with a skill choice)."""
+        return StrategyDecision
+
+    def complete(self, state: dict, decision: BaseModel) -> dict:
+        """The state update for a final decision."""
+        return self._finish(state, decision)
+
     def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(StrategyDecision)
+        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.decision_schema(state))
         config = role_config(self.role, self.name)
         decision = chooser.invoke(self.messages(state), config=config)
         if self._needs_second_ask(state, decision):
             decision = chooser.invoke(self.messages(state, self._repeat_note(decision.strategy)), config=config)
-        return self._finish(state, decision)
+        return self.complete(state, decision)
 
     async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(StrategyDecision)
+        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.decision_schema(state))
         config = role_config(self.role, self.name)
         decision = await chooser.ainvoke(self.messages(state), config=config)
         if self._needs_second_ask(state, decision):
             decision = await chooser.ainvoke(self.messages(state, self._repeat_note(decision.strategy)),
                                              config=config)
-        return self._finish(state, decision)
+        return self.complete(state, decision)

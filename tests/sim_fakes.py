@@ -45,6 +45,11 @@ class SeededFake(FakeChatModel):
     timeout_sleep: float = 30.0
 
     _faults: random.Random = PrivateAttr(default_factory=lambda: random.Random(1234))
+    _injected: list = PrivateAttr(default_factory=list)  # kinds of faults injected (shared by seeded copies)
+
+    @property
+    def injected(self) -> list[str]:
+        return self._injected
 
     def _choose(self, messages: list[BaseMessage], schema: Any) -> Any:
         h = _digest(messages, self.seed)
@@ -69,6 +74,7 @@ class SeededFake(FakeChatModel):
             await asyncio.sleep(self.delay)
         if self.fail_rate and self._faults.random() < self.fail_rate:
             kind = self._faults.randrange(3)
+            self._injected.append(["timeout", "exception", "malformed"][kind])
             if kind == 0:
                 await asyncio.sleep(self.timeout_sleep)  # the runner's step timeout must cut this off
             elif kind == 1:

@@ -104,8 +104,11 @@ async def test_unwritable_out_fails_before_any_model_call(tmp_path):
 
 async def test_flaky_model_is_retried_or_recorded_as_infra_error_never_as_failure(tmp_path):
     clean = await arun_simulation(make_spec(), tmp_path / "clean", models=fake_models())
+    faulty = fake_models(fail_rate=0.2, timeout_sleep=5)
     flaky = await arun_simulation(make_spec(call_retries=1, requeues=1, step_timeout=0.3), tmp_path / "flaky",
-                                  models=fake_models(fail_rate=0.2, timeout_sleep=5))
+                                  models=faulty)
+    # every kind of fault really happened, so the run below had to survive them
+    assert set(faulty["counselor"].injected) == {"timeout", "exception", "malformed"}
     assert len(flaky.episodes) == 12
     expected = outcomes(clean)
     statuses = {e.status for e in flaky.episodes}
@@ -116,9 +119,6 @@ async def test_flaky_model_is_retried_or_recorded_as_infra_error_never_as_failur
         else:
             assert episode.outcome is None and episode.final_emotion is None and episode.error
             assert "failed" in episode.error
-    with sqlite3.connect(tmp_path / "flaky" / "run.sqlite") as db:
-        attempts = [r[0] for r in db.execute("SELECT attempts FROM episodes")]
-    assert max(attempts) >= 1
     summary = json.loads((tmp_path / "flaky" / "summary.json").read_text())
     done = [e for e in flaky.episodes if e.status == "done"]
     assert summary["failure"] == sum(e.outcome == "failure" for e in done)
