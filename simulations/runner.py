@@ -141,7 +141,7 @@ def run_skills_bank(spec: RunSpec) -> Any:
 
 async def _run_in_loop(spec: RunSpec, store: RunStore, todo: list[EpisodeKey],
                        models: Mapping[str, BaseChatModel], progress: RunProgress, skills_bank: Any) -> None:
-    graph = build_graph(spec.graph)
+    graph = build_graph(spec.graph, **spec.graph_options)
 
     async def play(key: EpisodeKey, attempt: int) -> EpisodeResult:
         return await play_episode(spec, key, graph, models, attempt=attempt, skills_bank=skills_bank)

@@ -72,6 +72,9 @@ class RunSpec(BaseModel):
 
     run_id: str = Field(default="run", min_length=1, max_length=200)
     graph: str = "sweetiechat"
+    graph_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON-serialisable keyword options for the graph builder (e.g. a planner folder); hashed")
     models: dict[str, str] = Field(default_factory=lambda: {"counselor": "local"})
     base_url: str | None = None
     settings: dict[str, ModelSettings] = Field(default_factory=lambda: dict(DEFAULT_SETTINGS))

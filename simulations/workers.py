@@ -150,7 +150,7 @@ def _worker_main(payload: str, n_threads: int, slots: int, tasks: Any, results: 
     try:
         spec = RunSpec.model_validate_json(payload)
         models = load_role_models(spec, n_threads=n_threads)
-        graph = build_graph(spec.graph)
+        graph = build_graph(spec.graph, **spec.graph_options)
         bank = run_skills_bank(spec)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
         results.put(("fatal", pid, f"{type(exc).__name__}: {exc}"))
