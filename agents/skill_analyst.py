@@ -1,0 +1,160 @@
+"""Evolution analyst (ESC-Skills): turns a trace-analysis finding into a typed skill-bank edit.
+
+The loop (``escgraph.skills_bank.evolution``) decides *what* to look at — a skill and the turns after which
+seekers felt worse — and this agent's model decides *how* to change it. The model answers a small schema (the
+action enum first, short bounded strings) that even the embedded 135M model completes; the code builds the edit
+from it, cites the finding's turns as evidence, and adds the finding's seeker group as a when-not-to-use
+condition, so every edit is specific and traceable whatever model wrote its text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from escgraph.agents.strategy_counselor import StageName, StrategyName
+from escgraph.llm.usage import UsageTracker
+from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.skills_bank.evolution import EvidenceRef, Finding, SkillEdit
+from escgraph.skills_bank.schema import SKILL_ID, Skill
+
+__all__ = ["SkillAnalyst", "AmendmentDraft", "NewSkillDraft"]
+
+
+class AmendmentDraft(BaseModel):
+    action: Literal["amend", "flag_unsafe", "retire", "none"]
+    diagnosis: str = Field(max_length=240, description="why the replies made these seekers feel worse")
+    new_first_step: str = Field(max_length=200, description="one guidance step to follow first with such seekers")
+    new_risk: str = Field(max_length=200, description="a risk of this skill and how to avoid it")
+    avoid_when: str = Field(max_length=160, description="a situation in which not to use this skill")
+
+
+class NewSkillDraft(BaseModel):
+    strategy: StrategyName
+    stage: StageName
+    name: str = Field(max_length=60)
+    summary: str = Field(max_length=200)
+    steps: list[str] = Field(min_length=2, max_length=4, description="guidance steps, each one sentence")
+    when_to_use: str = Field(max_length=160)
+    when_not_to_use: str = Field(max_length=160)
+    risk: str = Field(max_length=160)
+    example_seeker: str = Field(max_length=160)
+    example_supporter: str = Field(max_length=200)
+
+
+def _clean(text: str) -> str:
+    return " ".join(str(text or "").split()).strip(" -•")
+
+
+def _usable(text: str, min_words: int = 3) -> bool:
+    return len(_clean(text).split()) >= min_words
+
+
+def _examples(finding: Finding, limit: int = 4) -> str:
+    lines = []
+    for u in finding.units[:limit]:
+        lines.append(f"- seeker: \"{_clean(u.seeker_before)[:200]}\"\n  reply: \"{_clean(u.reply)[:240]}\"\n"
+                     f"  seeker then ({u.change:+.0f}): \"{_clean(u.seeker_after)[:200]}\""
+                     + (f"\n  inner reaction: {u.judge_reason[:200]}" if u.judge_reason else ""))
+    return "\n".join(lines)
+
+
+def _group_condition(finding: Finding) -> str | None:
+    if not finding.trait:
+        return None
+    who = finding.trait.replace("_", " ")
+    return (f"The seeker's {who} is {finding.value}: in simulation, seekers like this felt worse after it "
+            f"(mean change {finding.mean_change:+.1f} vs {finding.elsewhere_change:+.1f} for others).")
+
+
+class SkillAnalyst:
+    """Proposes edits for findings. Satisfies the evolution loop's ``Analyst`` protocol."""
+
+    role = "analyst"
+
+    def __init__(self, model: BaseChatModel, *, spec: str = "custom", prompt: PromptTemplate | str | None = None,
+                 new_skill_prompt: PromptTemplate | str | None = None,
+                 settings: Mapping[str, Any] | None = None) -> None:
+        self.model = model
+        self.spec = spec
+        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "skill_analyst")
+        self.new_skill_prompt = new_skill_prompt if isinstance(new_skill_prompt, PromptTemplate) \
+            else load_prompt(new_skill_prompt or "skill_analyst_new")
+        self.settings = dict(settings or {})
+
+    def config(self) -> dict[str, Any]:
+        return {"model": self.spec, "settings": self.settings,
+                "prompts": [f"{p.name}@{p.version}" for p in (self.prompt, self.new_skill_prompt)]}
+
+    def _ask(self, schema: type[BaseModel], messages: list) -> tuple[Any, int]:
+        tracker = UsageTracker()
+        answer = self.model.with_structured_output(schema).invoke(
+            messages, config={"callbacks": [tracker], "tags": ["role:analyst", "agent:skill_analyst"],
+                              "metadata": {"role": "analyst", "agent": "skill_analyst"}, "run_name": "skill_analyst"})
+        return answer, tracker.total().total_tokens
+
+    def propose(self, finding: Finding, skills: Mapping[str, Skill]) -> tuple[list[SkillEdit], int]:
+        evidence = [EvidenceRef(episode_id=u.episode_id, turn=u.turn) for u in finding.units]
+        skill = skills.get(finding.skill_id) if finding.skill_id else None
+        if skill is None:
+            return self._new_skill(finding, skills, evidence)
+        system = self.prompt.render("system")
+        user = self.prompt.render("user", skill_id=skill.id, skill_name=skill.name, skill_summary=skill.summary,
+                                  guidance="\n".join(f"{i}. {g}" for i, g in enumerate(skill.guidance, 1)),
+                                  risks="; ".join(skill.risks), finding=finding.describe(),
+                                  examples=_examples(finding))
+        draft, tokens = self._ask(AmendmentDraft, [SystemMessage(system), HumanMessage(user)])
+        diagnosis = _clean(draft.diagnosis)
+        rationale = (f"{finding.describe()}. Analyst: {diagnosis}" if _usable(diagnosis)
+                     else finding.describe())[:600]
+        if draft.action == "none":
+            return [], tokens
+        if draft.action in ("flag_unsafe", "retire"):
+            return [SkillEdit(kind=draft.action, skill_id=skill.id, rationale=rationale, evidence=evidence)], tokens
+        changes: dict[str, Any] = {}
+        step = _clean(draft.new_first_step)
+        if _usable(step) and step not in skill.guidance:
+            changes["guidance"] = [step, *skill.guidance]
+        risk = _clean(draft.new_risk)
+        if _usable(risk) and risk not in skill.risks:
+            changes["risks"] = [*skill.risks, risk]
+        avoid = [c for c in (_clean(draft.avoid_when), _group_condition(finding)) if c and _usable(c)]
+        avoid = [c for c in dict.fromkeys(avoid) if c not in skill.applicability.when_not_to_use]
+        if avoid:
+            changes["applicability.when_not_to_use"] = [*skill.applicability.when_not_to_use, *avoid]
+        if not changes:
+            return [], tokens
+        return [SkillEdit(kind="amend", skill_id=skill.id, rationale=rationale, evidence=evidence,
+                          set=changes)], tokens
+
+    def _new_skill(self, finding: Finding, skills: Mapping[str, Skill],
+                   evidence: list[EvidenceRef]) -> tuple[list[SkillEdit], int]:
+        prompt = self.new_skill_prompt
+        user = prompt.render("user", finding=finding.describe(), examples=_examples(finding))
+        draft, tokens = self._ask(NewSkillDraft, [SystemMessage(prompt.render("system")), HumanMessage(user)])
+        name = _clean(draft.name)
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48].strip("-") or "new-skill"
+        sid, n = slug, 2
+        while sid in skills or not SKILL_ID.match(sid):
+            sid, n = f"{slug}-{n}", n + 1
+        steps = [_clean(s) for s in draft.steps if _usable(s)]
+        try:
+            skill = Skill(
+                id=sid, name=name if len(name) >= 3 else sid.replace("-", " "), summary=_clean(draft.summary),
+                guidance=steps,
+                applicability={"when_to_use": [_clean(draft.when_to_use)],
+                               "when_not_to_use": [_clean(draft.when_not_to_use)], "stages": [draft.stage],
+                               "situations": [finding.value] if finding.trait == "problem_type" else []},
+                expected_outcomes=["The seeker feels understood and less alone with the problem."],
+                risks=[_clean(draft.risk)], strategies=[draft.strategy],
+                examples=[{"seeker": _clean(draft.example_seeker), "supporter": _clean(draft.example_supporter)}],
+                provenance={"sources": [f"evolution finding {finding.id}"]})
+        except ValueError:
+            return [], tokens  # the model's draft does not make a valid skill: nothing to test
+        rationale = f"{finding.describe()}; no skill was followed in these turns"
+        return [SkillEdit(kind="add", skill_id=sid, rationale=rationale, evidence=evidence, skill=skill)], tokens

@@ -1,0 +1,56 @@
+"""Self-evolution of the skills bank (ESC-Skills, DESIGN.md §6).
+
+- ``traces``: select failed / low-gain episodes, the turns where emotion fell, grouped by skill and seeker traits;
+- ``edits``: typed, evidence-citing edits (add, amend, flag unsafe, retire), validated before testing;
+- ``screen``: the quality-bar screen (blaming, minimising, diagnosing, unsafe advice, safety-gate conflicts);
+- ``verify``: accept a candidate bank only if re-simulation with the same seeds shows it helps and breaks nothing;
+- ``loop``: the resumable rounds, committing accepted edits as new bank versions with provenance;
+- ``report``: the HTML evolution report.
+"""
+
+from escgraph.skills_bank.evolution.edits import (
+    AMENDABLE_FIELDS,
+    EvidenceRef,
+    FieldChange,
+    SkillEdit,
+    apply_edit,
+    validate_edit,
+)
+from escgraph.skills_bank.evolution.loop import (
+    STATE_FILE,
+    Analyst,
+    EvolutionError,
+    EvolutionSettings,
+    SimulationResult,
+    Simulator,
+    load_state,
+    run_evolution,
+)
+from escgraph.skills_bank.evolution.screen import ScreenHit, screen_text
+from escgraph.skills_bank.evolution.traces import Finding, TraceAnalysis, analyse_traces
+from escgraph.skills_bank.evolution.verify import Verification, VerifyPolicy, verify_candidate
+
+__all__ = [
+    "AMENDABLE_FIELDS",
+    "Analyst",
+    "EvidenceRef",
+    "EvolutionError",
+    "EvolutionSettings",
+    "FieldChange",
+    "Finding",
+    "STATE_FILE",
+    "ScreenHit",
+    "SimulationResult",
+    "Simulator",
+    "SkillEdit",
+    "TraceAnalysis",
+    "Verification",
+    "VerifyPolicy",
+    "analyse_traces",
+    "apply_edit",
+    "load_state",
+    "run_evolution",
+    "screen_text",
+    "validate_edit",
+    "verify_candidate",
+]

@@ -1,0 +1,113 @@
+"""Self-evolution with scripted fake models: find the harmful skill, amend it, verify by re-simulation, commit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from escgraph.agents.skill_analyst import SkillAnalyst
+from escgraph.simulations.evolve_adapter import RunnerSimulator
+from escgraph.simulations.spec import RunSpec
+from escgraph.skills_bank.diff import diff_versions
+from escgraph.skills_bank.evolution import EvolutionError, EvolutionSettings, VerifyPolicy, run_evolution
+from escgraph.skills_bank.store import SkillBank
+
+sys.path.insert(0, str(Path(__file__).parent))
+import evolve_fakes as world  # noqa: E402
+
+
+def make_bank(path: Path) -> SkillBank:
+    return SkillBank.create(path, world.bank_skills(), author="test", message="two skills")
+
+
+def simulator(max_turns: int = 4, delay: float = 0.0) -> RunnerSimulator:
+    template = RunSpec(run_id="evolve-test", graph="skilled", profiles=world.profiles(), max_turns=max_turns,
+                       models={"counselor": "fake"}, concurrency=2, call_retries=0)
+    return RunnerSimulator(template, models=world.world_models(delay))
+
+
+def settings(**overrides) -> EvolutionSettings:
+    return EvolutionSettings(rounds=2, policy=VerifyPolicy(margin=3, tolerance=2, regression_size=2), **overrides)
+
+
+def test_evolve_finds_the_skill_that_hurts_avoidant_seekers_and_amends_it(tmp_path):
+    bank = make_bank(tmp_path / "bank")
+    logs: list[str] = []
+    state = run_evolution(bank, world.profiles(), simulator(), SkillAnalyst(world.analyst_model(), spec="fake"),
+                          out_dir=tmp_path / "evo", settings=settings(), holdout=world.holdout_profiles(),
+                          reply_flagged=lambda text: False, log=logs.append)
+    first = state["rounds"][0]
+    # the trace analysis singles out the skill and the seeker group it hurts
+    finding = first["analysis"]["findings"][0]
+    assert (finding["skill_id"], finding["trait"], finding["value"]) == ("press-for-details", "personality",
+                                                                         "avoidant")
+    assert set(finding["episodes"]) == {e for e in finding["episodes"] if e.startswith("avoid-")}
+    assert len(finding["episodes"]) == 2
+    # the analyst's amendment cites exactly those episodes and passes verification
+    proposal = first["proposals"][0]
+    assert proposal["status"] == "accepted", proposal["reasons"]
+    cited = {ref["episode_id"] for ref in proposal["edit"]["evidence"]}
+    assert cited == set(finding["episodes"])
+    metrics = proposal["verification"]["metrics"]
+    assert metrics["target_delta"] >= 3 and metrics.get("regression_delta", 0) >= -2
+    # committed as a new version whose diff shows the change, with provenance down to the field
+    assert first["committed"] == "v2"
+    version = bank.get_version("v2")
+    assert version.kind == "evolution"
+    edits = version.meta["evolution"]["edits"]
+    assert {f["field"] for f in edits[0]["fields"]} >= {"guidance", "applicability.when_not_to_use"}
+    assert {e["episode_id"] for e in edits[0]["evidence"]} == cited
+    diff = diff_versions(bank, "v1", "v2")
+    changed = [c for c in diff.changed if c.id == "press-for-details"]
+    assert changed and any(world.GOOD_STEP in json.dumps(f.new) for f in changed[0].fields)
+    # round 2 replays with the new bank: nothing left to fix, so the loop stops
+    assert state["rounds"][1]["base"]["summary"]["sage_score"] > first["base"]["summary"]["sage_score"]
+    assert state["status"] == "converged"
+    # held-out seekers never used in evolution: compared start vs final
+    held = state["holdout"]
+    assert (held["start_version"], held["final_version"]) == ("v1", "v2")
+    assert held["final"]["sage_score"] > held["start"]["sage_score"]
+    assert (tmp_path / "evo" / "evolution.json").is_file()
+
+
+def test_a_harmful_proposal_is_rejected_before_testing_and_logged(tmp_path):
+    bank = make_bank(tmp_path / "bank")
+    analyst = SkillAnalyst(world.analyst_model(world.HARMFUL_STEP), spec="fake")
+    state = run_evolution(bank, world.profiles(), simulator(), analyst, out_dir=tmp_path / "evo",
+                          settings=settings())
+    proposal = state["rounds"][0]["proposals"][0]
+    assert proposal["status"] == "rejected" and proposal["stage"] == "validation"
+    assert any("minimises" in r and "overreacting" in r for r in proposal["reasons"])
+    assert proposal["verification"] is None
+    assert not (tmp_path / "evo" / "round-1" / "verify").exists()  # never simulated
+    assert bank.head == "v1" and state["rounds"][0]["committed"] is None
+    logged = json.loads((tmp_path / "evo" / "evolution.json").read_text())
+    assert logged["rounds"][0]["proposals"][0]["reasons"] == proposal["reasons"]
+
+
+def test_an_amendment_that_does_not_help_is_rejected_with_the_numbers(tmp_path):
+    bank = make_bank(tmp_path / "bank")
+    useless = "Ask one more question about the timeline of events."
+    state = run_evolution(bank, world.profiles(), simulator(), SkillAnalyst(world.analyst_model(useless)),
+                          out_dir=tmp_path / "evo", settings=settings())
+    proposal = state["rounds"][0]["proposals"][0]
+    assert proposal["status"] == "rejected" and proposal["stage"] == "verification"
+    assert "does not improve by the margin" in proposal["reasons"][0]
+    assert bank.head == "v1"
+
+
+def test_resume_refuses_other_settings_and_a_second_start_needs_resume(tmp_path):
+    bank = make_bank(tmp_path / "bank")
+    analyst = SkillAnalyst(world.analyst_model(world.HARMFUL_STEP), spec="fake")
+    run_evolution(bank, world.profiles(), simulator(), analyst, out_dir=tmp_path / "evo", settings=settings())
+    with pytest.raises(EvolutionError, match="--resume"):
+        run_evolution(bank, world.profiles(), simulator(), analyst, out_dir=tmp_path / "evo", settings=settings())
+    with pytest.raises(EvolutionError, match="different settings"):
+        run_evolution(bank, world.profiles(), simulator(max_turns=3), analyst, out_dir=tmp_path / "evo",
+                      settings=settings(), resume=True)
+    with pytest.raises(EvolutionError, match="held-out"):
+        run_evolution(bank, world.profiles(), simulator(), analyst, out_dir=tmp_path / "other",
+                      holdout=world.profiles()[:1])
