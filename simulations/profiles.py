@@ -178,3 +178,14 @@ def resolve_profiles(source: str, *, n: int | None = None, seed: int = 0) -> lis
     if n > len(profiles):
         raise ValueError(f"n is {n} but {source!r} has only {len(profiles)} profiles")
     return profiles[:n]
+
+
+def holdout_profiles(source: str, *, n: int | None, exclude: set[str], seed: int = 0) -> list[SeekerProfile]:
+    """Held-out profiles: from the built-in bank, ``n`` profiles (spread over problem types) whose ids are not in
+    ``exclude``; from a file, its first ``n`` (overlap with ``exclude`` is the caller's error to report)."""
+    if source != "builtin":
+        return resolve_profiles(source, n=n, seed=seed)
+    rest = [p for p in _spread_over_problem_types(builtin_profiles()) if p.id not in exclude]
+    if n is not None and n > len(rest):
+        raise ValueError(f"only {len(rest)} built-in profiles are left to hold out, not {n}")
+    return rest if n is None else rest[:n]

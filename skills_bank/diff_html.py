@@ -9,7 +9,7 @@ from typing import Any
 
 from escgraph.skills_bank.diff import BankDiff, FieldChange
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "diff_sections", "DIFF_CSS"]
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:60rem;color:#222;
@@ -47,11 +47,16 @@ def _field(fc: FieldChange) -> str:
 
 
 def render_html(diff: BankDiff) -> str:
-    t = diff.totals
     title = f"Skills bank diff {diff.old_version} → {diff.new_version}"
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>",
-             f"<p class=muted>content <span class=hash>{_e(diff.old_hash[:12])}</span> → "
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+            f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>{diff_sections(diff)}</body></html>\n")
+
+
+def diff_sections(diff: BankDiff) -> str:
+    """The diff's body (totals, added, removed, changed, reuse) for embedding in another page styled with
+    :data:`DIFF_CSS`."""
+    t = diff.totals
+    parts = [f"<p class=muted>content <span class=hash>{_e(diff.old_hash[:12])}</span> → "
              f"<span class=hash>{_e(diff.new_hash[:12])}</span></p>",
              "<table><tr>" + "".join(f"<th>{k}</th>" for k in t) + "</tr><tr>"
              + "".join(f"<td class=num>{v}</td>" for v in t.values()) + "</tr></table>"]
@@ -80,5 +85,8 @@ def render_html(diff: BankDiff) -> str:
     parts += [f"<tr><td><code>{_e(r.id)}</code></td><td>{_e(r.status)}</td><td>{_e(r.unchanged_since)}</td>"
               f"<td class=num>{r.unchanged_versions}</td><td>{_e(r.in_bank_since)}</td>"
               f"<td class=num>{r.in_bank_versions}</td></tr>" for r in diff.reuse]
-    parts.append("</table></body></html>\n")
+    parts.append("</table>")
     return "".join(parts)
+
+
+DIFF_CSS = _CSS

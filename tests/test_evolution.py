@@ -71,6 +71,10 @@ def test_evolve_finds_the_skill_that_hurts_avoidant_seekers_and_amends_it(tmp_pa
     assert (held["start_version"], held["final_version"]) == ("v1", "v2")
     assert held["final"]["sage_score"] > held["start"]["sage_score"]
     assert (tmp_path / "evo" / "evolution.json").is_file()
+    html = (tmp_path / "evo" / "evolution.html").read_text()
+    for expected in ("Skills-bank evolution v1 → v2", "press-for-details", "accepted", "Held-out seekers",
+                     "Skill-bank diff v1 → v2", "avoid-1", "<ins>"):
+        assert expected in html
 
 
 def test_a_harmful_proposal_is_rejected_before_testing_and_logged(tmp_path):
@@ -86,6 +90,8 @@ def test_a_harmful_proposal_is_rejected_before_testing_and_logged(tmp_path):
     assert bank.head == "v1" and state["rounds"][0]["committed"] is None
     logged = json.loads((tmp_path / "evo" / "evolution.json").read_text())
     assert logged["rounds"][0]["proposals"][0]["reasons"] == proposal["reasons"]
+    html = (tmp_path / "evo" / "evolution.html").read_text()
+    assert "rejected" in html and "overreacting" in html
 
 
 def test_an_amendment_that_does_not_help_is_rejected_with_the_numbers(tmp_path):
@@ -111,3 +117,69 @@ def test_resume_refuses_other_settings_and_a_second_start_needs_resume(tmp_path)
     with pytest.raises(EvolutionError, match="held-out"):
         run_evolution(bank, world.profiles(), simulator(), analyst, out_dir=tmp_path / "other",
                       holdout=world.profiles()[:1])
+
+
+_KILL_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+import evolve_fakes as world
+from test_evolution import settings
+from escgraph.agents.skill_analyst import SkillAnalyst
+from escgraph.simulations.evolve_adapter import RunnerSimulator
+from escgraph.simulations.spec import RunSpec
+from escgraph.skills_bank.evolution import run_evolution
+from escgraph.skills_bank.store import SkillBank
+template = RunSpec(run_id="evolve-test", graph="skilled", profiles=world.profiles(), max_turns=4,
+                   models={{"counselor": "fake"}}, concurrency=1, call_retries=0)
+run_evolution(SkillBank.open({bank!r}), world.profiles(), RunnerSimulator(template, models=world.world_models({delay})),
+              SkillAnalyst(world.analyst_model(), spec="fake"), out_dir={out!r}, settings=settings(), resume={resume})
+"""
+
+
+def _done_rows(db_path: Path) -> dict[str, tuple]:
+    import sqlite3
+
+    if not db_path.exists():
+        return {}
+    with sqlite3.connect(db_path) as db:
+        return {r[0]: r[1:] for r in db.execute(
+            "SELECT episode_id, final_emotion, outcome, finished FROM episodes WHERE status = 'done'")}
+
+
+def test_kill_9_during_a_round_then_resume_finishes_it_without_redoing_simulations(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    tests = str(Path(__file__).parent)
+    make_bank(tmp_path / "bank")
+    out = tmp_path / "evo"
+    env = {**os.environ, "PYTHONPATH": tests + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+    def script(resume: bool, delay: float) -> list[str]:
+        return [sys.executable, "-c", _KILL_SCRIPT.format(tests=tests, bank=str(tmp_path / "bank"), out=str(out),
+                                                         resume=resume, delay=delay)]
+
+    proc = subprocess.Popen(script(False, 0.02), env=env)
+    verify_db = out / "round-1" / "verify" / "r1-p1" / "run.sqlite"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(_done_rows(verify_db)) < 1:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    base_before = _done_rows(out / "round-1" / "base" / "run.sqlite")
+    verify_before = _done_rows(verify_db)
+    assert len(base_before) == 5 and 1 <= len(verify_before) < 4, "the kill must land inside verification"
+
+    resumed = subprocess.run(script(True, 0.0), env=env, timeout=300)
+    assert resumed.returncode == 0
+    assert _done_rows(out / "round-1" / "base" / "run.sqlite") == base_before  # not re-simulated
+    verify_after = _done_rows(verify_db)
+    assert {k: verify_after[k] for k in verify_before} == verify_before and len(verify_after) == 4
+    state = json.loads((out / "evolution.json").read_text())
+    assert state["rounds"][0]["committed"] == "v2" and state["rounds"][0]["done"]
+    versions = SkillBank.open(tmp_path / "bank").versions()
+    markers = [v.meta.get("evolution", {}).get("round") for v in versions if v.kind == "evolution"]
+    assert markers == [1]  # round 1 committed exactly once

@@ -165,8 +165,9 @@ class _Evolution:
         self.save()
 
     # -- steps ------------------------------------------------------------------------------------------------
-    def simulate(self, key: str, folder: str, profile_ids: Sequence[str], vid: str) -> SimulationResult:
-        if key not in self.state["tokens"]:
+    def simulate(self, key: str, folder: str, profile_ids: Sequence[str], vid: str, *,
+                 budgeted: bool = True) -> SimulationResult:
+        if budgeted and key not in self.state["tokens"]:
             self.check_budget(folder)
         self.log(f"simulate {folder}: {len(profile_ids)} profile(s), bank {vid}")
         result = self.simulator.simulate(self.out / folder, [self.by_id[p] for p in profile_ids],
@@ -213,6 +214,9 @@ class _Evolution:
             self.save()
         rs["done"] = True
         self.save()
+        from escgraph.skills_bank.evolution.report import write_evolution_report
+
+        write_evolution_report(self.state, self.out, self.bank)  # readable while later rounds run
         return rs["committed"] is not None
 
     def propose(self, tag: str, analysis: TraceAnalysis, skills: Mapping[str, Skill]) -> list[dict[str, Any]]:
@@ -344,8 +348,9 @@ class _Evolution:
         start = self.state["start_version"]
         final = next((r["committed"] for r in reversed(self.state["rounds"]) if r.get("committed")), start)
         ids = [p.id for p in self.holdout]
-        before = self.simulate("holdout/start", "holdout/start", ids, start)
-        after = before if final == start else self.simulate("holdout/final", "holdout/final", ids, final)
+        before = self.simulate("holdout/start", "holdout/start", ids, start, budgeted=False)
+        after = before if final == start else self.simulate("holdout/final", "holdout/final", ids, final,
+                                                            budgeted=False)
         self.state["holdout"] = {"start_version": start, "final_version": final, "start": before.summary,
                                  "final": after.summary, "profiles": ids}
         self.save()
@@ -385,6 +390,9 @@ def run_evolution(bank: SkillBank, profiles: Sequence[SeekerProfile], simulator:
     evo.run_holdout()
     evo.state["finished"] = _now()
     evo.save()
+    from escgraph.skills_bank.evolution.report import write_evolution_report
+
+    write_evolution_report(evo.state, evo.out, bank)
     return evo.state
 
 

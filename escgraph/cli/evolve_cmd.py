@@ -1,0 +1,140 @@
+"""``escgraph evolve``: refine a skills bank from failed simulated dialogues, verified by re-simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from escgraph.cli._app import CLIError, app
+
+
+@app.command("evolve")
+def evolve(
+    graph: str = typer.Option("skilled", "--graph", "-g", help="A registered graph that uses the skills bank."),
+    bank: Path = typer.Option(None, "--bank", help="Skills-bank folder to evolve (default: yours)."),
+    rounds: int = typer.Option(1, "--rounds", min=1, max=100, help="Rounds of simulate → analyse → propose → "
+                                                                  "verify → commit."),
+    profiles: str = typer.Option("builtin", "--profiles", help="'builtin', 'generated' or a profiles file."),
+    n: int = typer.Option(None, "--n", min=1, help="Use N profiles (built-in: spread over problem types)."),
+    holdout_profiles: str = typer.Option("builtin", "--holdout-profiles",
+                                         help="Held-out profiles for the final start-vs-final comparison: a "
+                                              "file, or 'builtin' (built-in profiles not used in evolution)."),
+    holdout_n: int = typer.Option(3, "--holdout-n", min=0, help="How many held-out profiles (0: no comparison)."),
+    budget_tokens: int = typer.Option(None, "--budget-tokens", min=1,
+                                      help="Stop starting rounds and proposals past this many tokens (the final "
+                                           "held-out comparison still runs)."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight per simulation."),
+    executor: str = typer.Option("local", "--executor", help="'local' (asyncio) or 'process'."),
+    out: Path = typer.Option(Path("evolve-run"), "--out", "-o", help="Folder for the evolution log, every "
+                                                                     "simulation and evolution.html."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the evolution in --out."),
+    trials: int = typer.Option(1, "--trials", min=1, help="Episodes per profile."),
+    max_turns: int = typer.Option(10, "--max-turns", min=1, max=100, help="Judged seeker turns per episode."),
+    model: str = typer.Option("local", "--model", "-m", help="Counselor model spec."),
+    seeker_model: str = typer.Option(None, "--seeker-model", help="Seeker model spec (default: --model)."),
+    judge_model: str = typer.Option(None, "--judge-model", help="Judge model spec (default: --seeker-model)."),
+    analyst_model: str = typer.Option(None, "--analyst-model", help="Analyst model spec (default: --model)."),
+    base_url: str = typer.Option(None, "--base-url", help="Base URL of an OpenAI-compatible server."),
+    seed: int = typer.Option(0, "--seed", help="Base seed: every simulation of the evolution replays the same "
+                                               "episode seeds."),
+    margin: float = typer.Option(3.0, "--margin", min=0, help="Points the failing group must gain to accept."),
+    tolerance: float = typer.Option(2.0, "--tolerance", min=0, help="Points the regression sample may lose."),
+    regression_size: int = typer.Option(4, "--regression-size", min=0, help="Successful episodes replayed."),
+    max_findings: int = typer.Option(3, "--max-findings", min=1, help="Findings sent to the analyst per round."),
+    min_units: int = typer.Option(2, "--min-units", min=1, help="Emotion falls a finding needs."),
+    low_gain: float = typer.Option(0.0, "--low-gain", help="Episodes whose emotion rose by at most this much "
+                                                           "count as low-gain (analysed like failures)."),
+) -> None:
+    """Self-evolution: simulate, find where seekers got worse, propose skill edits, keep the verified ones."""
+    from rich.console import Console
+
+    from escgraph.cli.simulate import _RichProgress
+    from escgraph.graphs import UnknownGraphError, get_graph_info
+    from escgraph.llm import ModelSpecError
+    from escgraph.profiles import ProfileError
+    from escgraph.simulations.profiles import holdout_profiles as pick_holdout
+    from escgraph.simulations.profiles import resolve_profiles
+    from escgraph.simulations.spec import RunSpec
+    from escgraph.simulations.store import RunStoreError
+    from escgraph.skills_bank._bankfiles import SkillBankError
+    from escgraph.skills_bank.evolution import EvolutionError, EvolutionSettings, VerifyPolicy, run_evolution
+    from escgraph.skills_bank.store import SkillBank
+
+    console = Console(stderr=True)
+    if executor not in ("local", "process"):
+        raise CLIError(f"--executor must be 'local' or 'process', not {executor!r}")
+    seeker_model = seeker_model or model
+    try:
+        if not get_graph_info(graph).uses_skills_bank:
+            raise CLIError(f"graph {graph!r} does not use the skills bank, so evolving the bank cannot change it; "
+                           f"use --graph skilled")
+        chosen = resolve_profiles(profiles, n=n, seed=seed)
+        held = pick_holdout(holdout_profiles, n=holdout_n, exclude={p.id for p in chosen}, seed=seed) \
+            if holdout_n else []
+        the_bank = SkillBank.default(bank)
+        template = RunSpec(run_id="evolve", graph=graph, base_url=base_url, profiles=chosen,
+                           profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
+                                                             "judge": judge_model or seeker_model},
+                           trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency,
+                           executor=executor)
+        settings = EvolutionSettings(rounds=rounds, budget_tokens=budget_tokens, max_findings=max_findings,
+                                     min_units=min_units, low_gain=low_gain,
+                                     policy=VerifyPolicy(margin=margin, tolerance=tolerance,
+                                                         regression_size=regression_size))
+    except (UnknownGraphError, ProfileError, SkillBankError, ValueError, OSError) as exc:
+        message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+        raise CLIError(message) from None
+
+    from escgraph.agents.safety import default_detector
+    from escgraph.agents.skill_analyst import SkillAnalyst
+    from escgraph.llm import load_chat_model
+    from escgraph.simulations.evolve_adapter import RunnerSimulator
+
+    analyst_spec = analyst_model or model
+    try:
+        pinned = {"temperature": 0.0, "seed": seed, "max_tokens": 400}  # the analyst decodes greedily
+        analyst = SkillAnalyst(load_chat_model(analyst_spec, base_url=base_url, **pinned), spec=analyst_spec,
+                               settings=pinned)
+    except ModelSpecError as exc:
+        raise CLIError(str(exc)) from None
+    detector = default_detector()
+    simulator = RunnerSimulator(template, progress_factory=lambda folder: _RichProgress(console))
+    console.print(f"evolve: bank {the_bank.path} ({the_bank.head}) · graph {graph} · {len(chosen)} profiles × "
+                  f"{trials} trial(s) · {len(held)} held out · ≤{rounds} round(s) · counselor {model} · seeker "
+                  f"{seeker_model} · judge {template.models['judge']} · analyst {analyst_spec}", soft_wrap=True)
+    try:
+        state = run_evolution(the_bank, chosen, simulator, analyst, out_dir=out, settings=settings, holdout=held,
+                              resume=resume, reply_flagged=lambda text: detector.check(text).crisis,
+                              log=lambda message: console.print(f"[bold]·[/bold] {message}", soft_wrap=True))
+    except (EvolutionError, RunStoreError, ModelSpecError, SkillBankError) as exc:
+        raise CLIError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise CLIError(f"interrupted; finished steps are saved — continue with: escgraph evolve ... --out {out} "
+                       f"--resume", code=130) from None
+    _print_outcome(console, state, out)
+
+
+def _print_outcome(console, state: dict, out: Path) -> None:  # noqa: ANN001
+    from rich.table import Table
+
+    table = Table(title=f"evolution {out.name}: {state['status']}")
+    for column in ("round", "bank", "SAGE score", "findings", "accepted", "rejected"):
+        table.add_column(column)
+    for r in state["rounds"]:
+        summary = (r.get("base") or {}).get("summary") or {}
+        proposals = r.get("proposals") or []
+        score = summary.get("sage_score")
+        table.add_row(str(r["round"]), r["start_version"] + (f" → {r['committed']}" if r.get("committed") else ""),
+                      "n/a" if score is None else f"{score:.1f}",
+                      str(len((r.get("analysis") or {}).get("findings", []))),
+                      str(sum(p["status"] == "accepted" for p in proposals)),
+                      str(sum(p["status"] != "accepted" for p in proposals)))
+    console.print(table)
+    held = state.get("holdout")
+    if held:
+        start, final = held["start"].get("sage_score"), held["final"].get("sage_score")
+        console.print(f"held-out ({len(held['profiles'])} profiles): {held['start_version']} "
+                      f"{'n/a' if start is None else f'{start:.1f}'} → {held['final_version']} "
+                      f"{'n/a' if final is None else f'{final:.1f}'}")
+    console.print(f"report: {out / 'evolution.html'}\nlog: {out / 'evolution.json'}", soft_wrap=True)

@@ -1,0 +1,214 @@
+"""The evolution report: one self-contained HTML page (inline CSS and SVG, every text escaped).
+
+It shows the SAGE score per round and on the held-out seekers, then for every round which seekers failed, at
+which turns and with which skill, every proposal — accepted or rejected — with its evidence, field changes,
+verification numbers and reasons, and finally the skill-bank diff from the starting to the final version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from escgraph.skills_bank._bankfiles import atomic_write
+from escgraph.skills_bank.diff import diff_versions, word_diff
+from escgraph.skills_bank.diff_html import DIFF_CSS, diff_sections
+from escgraph.skills_bank.store import SkillBank
+
+__all__ = ["render_evolution_report", "write_evolution_report"]
+
+_CSS = DIFF_CSS + """
+.badge{font-size:.8em;padding:.05em .5em;border-radius:4px;color:#fff}
+.accepted{background:#2a7}.rejected{background:#c33}.superseded{background:#888}.pending{background:#d90}
+.proposal{border:1px solid #ddd;border-radius:6px;padding:.5rem 1rem;margin:.8rem 0}
+.unit{margin:.4rem 0 .4rem 1rem;padding-left:.6rem;border-left:3px solid #eee;font-size:.93em}
+.unit .s{color:#345}.unit .r{color:#642}.neg{color:#b00}.pos{color:#070}
+svg text{font:12px system-ui,sans-serif}
+"""
+
+
+def _e(value: Any) -> str:
+    return escape(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+
+
+def _num(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.1f}" if signed else f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def _bars(points: list[tuple[str, float | None]]) -> str:
+    """A small bar chart of SAGE scores (0–100)."""
+    width, height, bar = 80 * max(1, len(points)) + 40, 180, 44
+    parts = [f"<svg width={width} height={height + 40} role=img aria-label='SAGE score per step'>",
+             f"<line x1=30 y1={height} x2={width} y2={height} stroke=#999 />"]
+    for y in (0, 50, 100):
+        parts.append(f"<text x=0 y={height - y * height / 100 + 4}>{y}</text>")
+    for i, (label, value) in enumerate(points):
+        x = 40 + i * 80
+        if value is not None:
+            h = max(1.0, value * height / 100)
+            parts.append(f"<rect x={x} y={height - h:.1f} width={bar} height={h:.1f} fill=#58a />"
+                         f"<text x={x + 4} y={height - h - 4:.1f}>{value:.1f}</text>")
+        parts.append(f"<text x={x} y={height + 16}>{_e(label)}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _words(old: Any, new: Any) -> str:
+    if isinstance(old, str) and isinstance(new, str):
+        tags = {"insert": "ins", "delete": "del"}
+        return "".join(_e(op.text) if op.op == "equal" else f"<{tags[op.op]}>{_e(op.text)}</{tags[op.op]}>"
+                       for op in word_diff(old, new))
+    if isinstance(old, list) and isinstance(new, list):
+        kept = [x for x in new if x in old]
+        return ("<ul>" + "".join(f"<li>{_e(x)}</li>" for x in kept)
+                + "".join(f"<li><ins>{_e(x)}</ins></li>" for x in new if x not in old)
+                + "".join(f"<li><del>{_e(x)}</del></li>" for x in old if x not in new) + "</ul>")
+    return f"<del>{_e(old)}</del> → <ins>{_e(new)}</ins>"
+
+
+def _units(finding: Mapping[str, Any], refs: set[tuple[str, int]]) -> str:
+    out = []
+    for u in finding.get("units", []):
+        if refs and (u["episode_id"], u["turn"]) not in refs:
+            continue
+        cls = "neg" if u["change"] < 0 else "pos"
+        out.append(f"<div class=unit><code>{_e(u['episode_id'])}</code> turn {u['turn']} · skill "
+                   f"<code>{_e(u.get('skill_id') or 'none')}</code> · {_e(u.get('strategy') or '')} · "
+                   f"<span class={cls}>{u['change']:+.0f}</span><br>"
+                   f"<span class=s>seeker: {_e(u['seeker_before'])}</span><br>"
+                   f"<span class=r>reply: {_e(u['reply'])}</span><br>"
+                   f"<span class=s>seeker then: {_e(u['seeker_after'])}</span>"
+                   + (f"<br><span class=muted>inner reaction: {_e(u['judge_reason'])}</span>"
+                      if u.get("judge_reason") else "") + "</div>")
+    return "".join(out)
+
+
+def _proposal(p: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]]) -> str:
+    edit, status = p["edit"], p["status"]
+    title = f"{edit['id']}: {edit['kind'].replace('_', ' ')} <code>{_e(edit['skill_id'])}</code>"
+    parts = [f"<div class=proposal><b>{title}</b> <span class='badge {_e(status)}'>{_e(status)}</span>"
+             + (f" <span class=muted>at {_e(p['stage'])}</span>" if p.get("stage") else ""),
+             f"<p>{_e(edit['rationale'])}</p>"]
+    if p.get("reasons"):
+        parts.append("<p><b>Why:</b></p><ul>" + "".join(f"<li>{_e(r)}</li>" for r in p["reasons"]) + "</ul>")
+    for path, value in sorted((edit.get("set") or {}).items()):
+        parts.append(f"<div class=field><b>{_e(path)}</b>: {_words(p.get('before', {}).get(path), value)}</div>"
+                     if p.get("before") else f"<div class=field><b>{_e(path)}</b>: {_words([], value)}</div>")
+    if edit.get("skill"):
+        skill = edit["skill"]
+        parts.append(f"<div class=field><b>new skill</b>: {_e(skill['name'])} — {_e(skill['summary'])}"
+                     f"{_words([], skill['guidance'])}</div>")
+    metrics = (p.get("verification") or {}).get("metrics") or {}
+    if "target_before" in metrics:
+        parts.append("<table><tr><th></th><th>before</th><th>after</th><th>Δ</th></tr>"
+                     f"<tr><td>target ({len(metrics['target'])} episodes)</td><td class=num>"
+                     f"{_num(metrics['target_before'])}</td><td class=num>{_num(metrics['target_after'])}</td>"
+                     f"<td class=num>{_num(metrics['target_delta'], True)}</td></tr>"
+                     + (f"<tr><td>regression ({len(metrics['regression'])} episodes)</td><td class=num>"
+                        f"{_num(metrics['regression_before'])}</td><td class=num>"
+                        f"{_num(metrics['regression_after'])}</td><td class=num>"
+                        f"{_num(metrics['regression_delta'], True)}</td></tr>" if metrics.get("regression") else "")
+                     + (f"<tr><td>safety hits in counselor replies</td><td class=num>"
+                        f"{metrics['safety_hits_before']}</td><td class=num>{metrics['safety_hits_after']}</td>"
+                        f"<td></td></tr>" if "safety_hits_before" in metrics else "") + "</table>")
+    finding = findings.get(edit.get("finding") or "")
+    refs = {(r["episode_id"], r["turn"]) for r in edit["evidence"]}
+    parts.append(f"<details><summary>evidence: {len(refs)} turn(s) in "
+                 f"{len({r[0] for r in refs})} episode(s)</summary>{_units(finding or {}, refs)}</details></div>")
+    return "".join(parts)
+
+
+def _round(r: Mapping[str, Any], bank: SkillBank | None) -> str:
+    base = (r.get("base") or {}).get("summary") or {}
+    parts = [f"<h2>Round {r['round']} <span class=muted>(bank {_e(r['start_version'])}"
+             + (f" → {_e(r['committed'])}" if r.get("committed") else ", unchanged") + ")</span></h2>",
+             f"<p>SAGE score {_num(base.get('sage_score'))} · {base.get('success', 0)} success · "
+             f"{base.get('failure', 0)} failure · {base.get('finished', 0)} episodes finished</p>"]
+    analysis = r.get("analysis")
+    if analysis:
+        parts.append(f"<p>{len(analysis['selected'])} of {analysis['scored']} episodes failed or gained little.</p>")
+        rows = "".join(f"<tr><td>{_e(trait.replace('_', ' '))}</td><td>{_e(value)}</td><td class=num>"
+                       f"{g['episodes']}</td><td class=num>{g['failed']}</td><td class=num>{g['low_gain']}</td>"
+                       f"<td class=num>{_num(g['mean_gain'], True)}</td></tr>"
+                       for trait, groups in analysis["by_trait"].items() for value, g in groups.items())
+        parts.append("<details><summary>by seeker trait</summary><table><tr><th>trait</th><th>value</th>"
+                     "<th>episodes</th><th>failed</th><th>low gain</th><th>mean gain</th></tr>"
+                     f"{rows}</table></details>")
+        rows = "".join(f"<tr><td><code>{_e(sid)}</code></td><td class=num>{s['uses']}</td><td class=num>"
+                       f"{_num(s['mean_change'], True)}</td><td class=num>{s['falls']}</td></tr>"
+                       for sid, s in analysis["by_skill"].items())
+        parts.append("<details><summary>by skill followed</summary><table><tr><th>skill</th><th>uses</th>"
+                     f"<th>mean change after</th><th>falls kept</th></tr>{rows}</table></details>")
+        if analysis["findings"]:
+            parts.append("<h3>Findings</h3><ul>" + "".join(f"<li><b>{_e(f['id'])}</b> {_e(f['description'])}</li>"
+                                                          for f in analysis["findings"]) + "</ul>")
+        else:
+            parts.append("<p>No finding: no skill or seeker group stood out among the falls.</p>")
+    findings = {f["id"]: f for f in (analysis or {}).get("findings", [])}
+    proposals = r.get("proposals") or []
+    if proposals:
+        parts.append("<h3>Proposals</h3>")
+        start = bank.skills(r["start_version"]) if bank is not None else {}
+        for p in proposals:
+            sid = p["edit"]["skill_id"]
+            before = {}
+            if sid in start:
+                data = start[sid].model_dump(mode="json")
+                for path in p["edit"].get("set") or {}:
+                    node: Any = data
+                    for part in path.split("."):
+                        node = node.get(part) if isinstance(node, dict) else None
+                    before[path] = node
+            parts.append(_proposal({**p, "before": before}, findings))
+    if r.get("combined"):
+        c = r["combined"]
+        parts.append(f"<p>Accepted edits verified together: {'passed' if c['accepted'] else 'failed'} — "
+                     f"{_e('; '.join(c['reasons']))}</p>")
+    return "".join(parts)
+
+
+def render_evolution_report(state: Mapping[str, Any], bank: SkillBank | None = None) -> str:
+    rounds = state.get("rounds", [])
+    final = next((r["committed"] for r in reversed(rounds) if r.get("committed")), state["start_version"])
+    title = f"Skills-bank evolution {state['start_version']} → {final}"
+    cfg = state.get("config", {})
+    sim = cfg.get("simulator", {})
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
+             f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>",
+             f"<p>status <b>{_e(state.get('status'))}</b> · {len(rounds)} round(s) · graph "
+             f"<code>{_e(sim.get('graph'))}</code> · models {_e(sim.get('models'))} · analyst "
+             f"{_e(cfg.get('analyst', {}).get('model'))} · {len(cfg.get('profiles', []))} profiles, "
+             f"{len(cfg.get('holdout', []))} held out · tokens {sum(state.get('tokens', {}).values())}</p>"]
+    points = [(f"round {r['round']}", ((r.get("base") or {}).get("summary") or {}).get("sage_score"))
+              for r in rounds]
+    held = state.get("holdout")
+    if held:
+        points += [("held-out start", held["start"].get("sage_score")),
+                   ("held-out final", held["final"].get("sage_score"))]
+    parts.append("<h2>SAGE score</h2>" + _bars(points))
+    if held:
+        parts.append("<h2>Held-out seekers</h2><table><tr><th></th><th>bank</th><th>SAGE score</th>"
+                     "<th>success</th><th>failure</th><th>episodes</th></tr>"
+                     + "".join(f"<tr><td>{label}</td><td>{_e(v)}</td><td class=num>{_num(s.get('sage_score'))}</td>"
+                               f"<td class=num>{s.get('success')}</td><td class=num>{s.get('failure')}</td>"
+                               f"<td class=num>{s.get('finished')}</td></tr>"
+                               for label, v, s in (("start", held["start_version"], held["start"]),
+                                                   ("final", held["final_version"], held["final"])))
+                     + "</table>")
+    parts += [_round(r, bank) for r in rounds]
+    if bank is not None and final != state["start_version"]:
+        parts.append(f"<h2>Skill-bank diff {_e(state['start_version'])} → {_e(final)}</h2>")
+        parts.append(diff_sections(diff_versions(bank, state["start_version"], final)))
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def write_evolution_report(state: Mapping[str, Any], out_dir: str | Path, bank: SkillBank | None = None) -> Path:
+    path = Path(out_dir) / "evolution.html"
+    atomic_write(path, render_evolution_report(state, bank))
+    return path
