@@ -42,18 +42,20 @@ def _num(value: Any, signed: bool = False) -> str:
 
 def _bars(points: list[tuple[str, float | None]]) -> str:
     """A small bar chart of SAGE scores (0–100)."""
-    width, height, bar = 80 * max(1, len(points)) + 40, 180, 44
-    parts = [f"<svg width={width} height={height + 40} role=img aria-label='SAGE score per step'>",
-             f"<line x1=30 y1={height} x2={width} y2={height} stroke=#999 />"]
+    step, bar, top, height = 110, 48, 16, 180
+    width = step * max(1, len(points)) + 40
+    base = top + height
+    parts = [f"<svg width={width} height={base + 30} role=img aria-label='SAGE score per step'>",
+             f"<line x1=30 y1={base} x2={width} y2={base} stroke=#999 />"]
     for y in (0, 50, 100):
-        parts.append(f"<text x=0 y={height - y * height / 100 + 4}>{y}</text>")
+        parts.append(f"<text x=0 y={base - y * height / 100 + 4}>{y}</text>")
     for i, (label, value) in enumerate(points):
-        x = 40 + i * 80
+        x = 40 + i * step
         if value is not None:
             h = max(1.0, value * height / 100)
-            parts.append(f"<rect x={x} y={height - h:.1f} width={bar} height={h:.1f} fill=#58a />"
-                         f"<text x={x + 4} y={height - h - 4:.1f}>{value:.1f}</text>")
-        parts.append(f"<text x={x} y={height + 16}>{_e(label)}</text>")
+            parts.append(f"<rect x={x} y={base - h:.1f} width={bar} height={h:.1f} fill=#58a />"
+                         f"<text x={x + 6} y={base - h - 4:.1f}>{value:.1f}</text>")
+        parts.append(f"<text x={x} y={base + 18}>{_e(label)}</text>")
     parts.append("</svg>")
     return "".join(parts)
 
@@ -64,9 +66,7 @@ def _words(old: Any, new: Any) -> str:
         return "".join(_e(op.text) if op.op == "equal" else f"<{tags[op.op]}>{_e(op.text)}</{tags[op.op]}>"
                        for op in word_diff(old, new))
     if isinstance(old, list) and isinstance(new, list):
-        kept = [x for x in new if x in old]
-        return ("<ul>" + "".join(f"<li>{_e(x)}</li>" for x in kept)
-                + "".join(f"<li><ins>{_e(x)}</ins></li>" for x in new if x not in old)
+        return ("<ul>" + "".join(f"<li>{_e(x)}</li>" if x in old else f"<li><ins>{_e(x)}</ins></li>" for x in new)
                 + "".join(f"<li><del>{_e(x)}</del></li>" for x in old if x not in new) + "</ul>")
     return f"<del>{_e(old)}</del> → <ins>{_e(new)}</ins>"
 
@@ -175,14 +175,17 @@ def _round(r: Mapping[str, Any], bank: SkillBank | None) -> str:
 def render_evolution_report(state: Mapping[str, Any], bank: SkillBank | None = None) -> str:
     rounds = state.get("rounds", [])
     final = next((r["committed"] for r in reversed(rounds) if r.get("committed")), state["start_version"])
-    title = f"Skills-bank evolution {state['start_version']} → {final}"
+    title = (f"Skills-bank evolution {state['start_version']} → {final}" if final != state["start_version"]
+             else f"Skills-bank evolution from {state['start_version']} (bank unchanged)")
     cfg = state.get("config", {})
     sim = cfg.get("simulator", {})
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>",
              f"<p>status <b>{_e(state.get('status'))}</b> · {len(rounds)} round(s) · graph "
-             f"<code>{_e(sim.get('graph'))}</code> · models {_e(sim.get('models'))} · analyst "
-             f"{_e(cfg.get('analyst', {}).get('model'))} · {len(cfg.get('profiles', []))} profiles, "
+             f"<code>{_e(sim.get('graph'))}</code> · "
+             + " · ".join(f"{_e(role)} <code>{_e(spec)}</code>" for role, spec in (sim.get("models") or {}).items())
+             + " · analyst "
+             f"<code>{_e(cfg.get('analyst', {}).get('model'))}</code> · {len(cfg.get('profiles', []))} profiles, "
              f"{len(cfg.get('holdout', []))} held out · tokens {sum(state.get('tokens', {}).values())}</p>"]
     points = [(f"round {r['round']}", ((r.get("base") or {}).get("summary") or {}).get("sage_score"))
               for r in rounds]
