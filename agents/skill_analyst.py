@@ -138,6 +138,8 @@ class SkillAnalyst:
         user = prompt.render("user", finding=finding.describe(), examples=_examples(finding))
         draft, tokens = self._ask(NewSkillDraft, [SystemMessage(prompt.render("system")), HumanMessage(user)])
         name = _clean(draft.name)
+        if len(name.split()) < 2:  # small models echo prompt words ("onesentence"): name it after the finding
+            name = f"Support for {finding.value}" if finding.value else "Support where no skill fitted"
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48].strip("-") or "new-skill"
         sid, n = slug, 2
         while sid in skills or not SKILL_ID.match(sid):

@@ -71,6 +71,12 @@ def test_evolve_finds_the_skill_that_hurts_avoidant_seekers_and_amends_it(tmp_pa
     assert (held["start_version"], held["final_version"]) == ("v1", "v2")
     assert held["final"]["sage_score"] > held["start"]["sage_score"]
     assert (tmp_path / "evo" / "evolution.json").is_file()
+    from typer.testing import CliRunner
+
+    from escgraph.cli._app import cli_app
+
+    log = CliRunner().invoke(cli_app(), ["skills", "log", "--bank", str(tmp_path / "bank")])
+    assert log.exit_code == 0 and "r1-p1" in log.output and "avoid-1#0#" in log.output
     html = (tmp_path / "evo" / "evolution.html").read_text()
     for expected in ("Skills-bank evolution v1 → v2", "press-for-details", "accepted", "Held-out seekers",
                      "Skill-bank diff v1 → v2", "avoid-1", "<ins>"):

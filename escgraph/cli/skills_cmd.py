@@ -151,6 +151,15 @@ def log(
             out.print(f"    {line}", markup=False)
         out.print(f"    {_counts(dict(v.changes))} · {len(v.skill_ids)} skills · content {v.content_hash[:12]}",
                   style="dim", markup=False)
+        evolution = v.meta.get("evolution") if isinstance(v.meta.get("evolution"), dict) else None
+        for edit in (evolution or {}).get("edits", []):  # each change linked to the traces behind it
+            episodes = sorted({e["episode_id"] for e in edit.get("evidence", [])})
+            delta = (edit.get("verification") or {}).get("target_delta")
+            out.print(f"    {edit['id']}: {', '.join(f['field'] for f in edit.get('fields', []))} of "
+                      f"{edit['skill_id']} · evidence {len(edit.get('evidence', []))} turn(s) in "
+                      f"{', '.join(episodes[:4])}{' …' if len(episodes) > 4 else ''}"
+                      + (f" · failing group {delta:+.1f}" if delta is not None else "")
+                      + f" · {evolution.get('folder', '')}", style="dim", markup=False, soft_wrap=True)
         out.print()
 
 
