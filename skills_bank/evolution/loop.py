@@ -68,7 +68,7 @@ class Analyst(Protocol):
 class EvolutionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rounds: int = Field(default=1, ge=1, le=100)
+    rounds: int = Field(default=1, ge=1, le=100, description="rounds to run at most; not hashed")
     low_gain: float = Field(default=0.0, description="an episode gaining at most this much counts as low-gain")
     units_per_episode: int = Field(default=3, ge=1)
     min_units: int = Field(default=2, ge=1, description="falls a finding needs")
@@ -115,7 +115,8 @@ class _Evolution:
 
     # -- state ------------------------------------------------------------------------------------------------
     def config(self, start_version: str) -> dict[str, Any]:
-        return {"settings": self.settings.model_dump(mode="json", exclude={"budget_tokens"}),
+        # how far to go (rounds, budget) is not hashed: a finished evolution may be resumed with more rounds
+        return {"settings": self.settings.model_dump(mode="json", exclude={"budget_tokens", "rounds"}),
                 "simulator": self.simulator.config(), "analyst": self.analyst.config(),
                 "profiles": _profiles_digest(self.profiles), "holdout": _profiles_digest(self.holdout),
                 "start_version": start_version}
