@@ -52,7 +52,11 @@ def _clean(text: str) -> str:
 
 
 def _usable(text: str, min_words: int = 3) -> bool:
-    return len(_clean(text).split()) >= min_words
+    """Enough real words to be guidance (small models sometimes answer with symbols or a prompt fragment)."""
+    from escgraph.skills_bank.evolution.screen import readability_problem
+
+    cleaned = _clean(text)
+    return len(cleaned.split()) >= min_words and readability_problem(cleaned) is None
 
 
 def _examples(finding: Finding, limit: int = 4) -> str:

@@ -89,3 +89,18 @@ def test_added_skill_is_screened_in_full_and_becomes_a_bank_change():
     after, _ = apply_edit(SKILLS, edit(kind="add", skill_id="name-the-worry", skill=good))
     changes = edits_to_changes(SKILLS, after)
     assert [s.id for s in changes.put] == ["name-the-worry"] and not changes.retire
+
+
+@pytest.mark.parametrize("text", ["", "x", ". +] } 20:39 | Sender (A) - A { Re", "1 sentence."])
+def test_unreadable_text_is_rejected_before_testing(text):
+    reasons = validate_edit(edit(set={"risks": [*SKILLS["press-for-details"].risks, text]}), SKILLS, REFS)
+    assert reasons and "risks" in reasons[0]
+
+
+def test_an_added_skill_with_an_empty_example_is_rejected():
+    data = SKILLS["reflect-the-feeling"].model_dump()
+    data.update(id="new-one", examples=[{"seeker": "", "supporter": "A.B."}])
+    from escgraph.skills_bank.schema import Skill
+
+    reasons = validate_edit(edit(kind="add", skill_id="new-one", skill=Skill.model_validate(data)), SKILLS, REFS)
+    assert any("examples" in r and "empty" in r for r in reasons)

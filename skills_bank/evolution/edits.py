@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from escgraph.skills_bank._bankfiles import describe_validation_error
 from escgraph.skills_bank._versions import Changes
-from escgraph.skills_bank.evolution.screen import SCREENED_FIELDS, screen_text
+from escgraph.skills_bank.evolution.screen import SCREENED_FIELDS, readability_problem, screen_text
 from escgraph.skills_bank.schema import Skill
 
 __all__ = ["EditKind", "EvidenceRef", "FieldChange", "SkillEdit", "AMENDABLE_FIELDS", "validate_edit",
@@ -159,12 +159,16 @@ def validate_edit(edit: SkillEdit, skills: Mapping[str, Skill], known_refs: set[
         if field == "(skill)":
             new = after[edit.skill_id].model_dump(mode="json")
             texts = [(f, t) for f in SCREENED_FIELDS for t in _texts(_get(new, f))]
-        elif field in SCREENED_FIELDS:
+            texts += [(f, t) for f in ("risks", "applicability.when_not_to_use") for t in _texts(_get(new, f))]
+        elif field in SCREENED_FIELDS or field in ("risks", "applicability.when_not_to_use"):
             texts = [(field, t) for t in _new_text(field, change.before, change.after)]
         else:
             texts = []
         for where, text in texts:
-            problems.extend(hit.reason() for hit in screen_text(text, f"{edit.skill_id}.{where}"))
+            if unreadable := readability_problem(text):
+                problems.append(f"{edit.skill_id}.{where} {unreadable}")
+            elif where in SCREENED_FIELDS:
+                problems.extend(hit.reason() for hit in screen_text(text, f"{edit.skill_id}.{where}"))
     if edit.kind in ("retire", "flag_unsafe"):
         active = [s for s in after.values() if s.status == "active"]
         if not active:

@@ -11,7 +11,7 @@ from importlib import resources
 
 import yaml
 
-__all__ = ["ScreenHit", "screen_text", "SCREENED_FIELDS"]
+__all__ = ["ScreenHit", "screen_text", "readability_problem", "SCREENED_FIELDS"]
 
 # Fields whose text tells the counselor what to do. Risks and when-not-to-use are not screened: they exist to
 # name harms ("minimising: saying it is not a big deal"), and the supporter reads them as things to avoid.
@@ -67,3 +67,23 @@ def screen_text(text: str, field: str = "text") -> list[ScreenHit]:
                 hits.append(ScreenHit(category, why, field, " ".join(sentence.split()), match.group(0)))
                 break
     return hits
+
+
+_WORD = re.compile(r"[A-Za-z\u00C0-\u024F'’-]{2,}")
+
+
+def readability_problem(text: str) -> str | None:
+    """Why ``text`` is not usable skill text (empty, a fragment, or mostly symbols), or None when it reads.
+
+    Small models sometimes fill a field with markup or number soup; that is rejected before any simulation.
+    """
+    stripped = " ".join(str(text).split())
+    if not stripped:
+        return "is empty"
+    words = _WORD.findall(stripped)
+    if len(words) < 2:
+        return f"is not a phrase: \"{stripped[:60]}\""
+    letters = sum(ch.isalpha() or ch.isspace() for ch in stripped)
+    if letters / len(stripped) < 0.8:
+        return f"is mostly symbols: \"{stripped[:60]}\""
+    return None
