@@ -86,7 +86,7 @@ def evolve(
         message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
         raise CLIError(message) from None
 
-    from escgraph.agents.safety import default_detector
+    from escgraph.agents.critic import reply_safety_problem
     from escgraph.agents.skill_analyst import SkillAnalyst
     from escgraph.llm import load_chat_model
     from escgraph.simulations.evolve_adapter import RunnerSimulator
@@ -98,14 +98,13 @@ def evolve(
                                settings=pinned)
     except ModelSpecError as exc:
         raise CLIError(str(exc)) from None
-    detector = default_detector()
     simulator = RunnerSimulator(template, progress_factory=lambda folder: _RichProgress(console))
     console.print(f"evolve: bank {the_bank.path} ({the_bank.head}) · graph {graph} · {len(chosen)} profiles × "
                   f"{trials} trial(s) · {len(held)} held out · ≤{rounds} round(s) · counselor {model} · seeker "
                   f"{seeker_model} · judge {template.models['judge']} · analyst {analyst_spec}", soft_wrap=True)
     try:
         state = run_evolution(the_bank, chosen, simulator, analyst, out_dir=out, settings=settings, holdout=held,
-                              resume=resume, reply_flagged=lambda text: detector.check(text).crisis,
+                              resume=resume, reply_flagged=lambda text: reply_safety_problem(text) is not None,
                               log=lambda message: console.print(f"[bold]·[/bold] {message}", soft_wrap=True))
     except (EvolutionError, RunStoreError, ModelSpecError, SkillBankError) as exc:
         raise CLIError(str(exc)) from None
