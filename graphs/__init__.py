@@ -8,6 +8,7 @@ from escgraph.graphs.registry import (
     list_graphs,
     register_graph,
 )
+from escgraph.graphs.mentalagora import build_mentalagora
 from escgraph.graphs.skilled import build_skilled
 from escgraph.graphs.sweetiechat import build_sweetiechat
 
@@ -15,6 +16,7 @@ __all__ = [
     "GraphInfo",
     "UnknownGraphError",
     "build_graph",
+    "build_mentalagora",
     "build_skilled",
     "build_sweetiechat",
     "get_graph_info",

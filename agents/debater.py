@@ -1,0 +1,87 @@
+"""MentalAgora debaters: counselors holding one stance each argue how to answer the seeker.
+
+A :class:`Debater` node reads its stance and round from the input LangGraph's ``Send`` gives it (so one node
+serves every stance in parallel) and appends one entry to ``debate``: ``{turn, round, stance, name, text}``. It sees
+the debate so far — earlier rounds of this turn — never its own round's parallel arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+from pydantic import BaseModel
+
+from escgraph.agents._base import AgentNode
+from escgraph.agents._dialogue import last_seeker_text, message_text
+from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._text import clean_reply, is_degenerate
+from escgraph.prompts import PromptTemplate, load_data, load_prompt
+
+__all__ = ["Stance", "Debater", "default_stances", "debate_of_turn", "format_debate"]
+
+
+class Stance(BaseModel):
+    key: str
+    name: str
+    view: str
+
+
+def default_stances() -> list[Stance]:
+    """The built-in stances (``agents/prompts/stances.yaml``): reframing, unconditional positive regard,
+    solution-focused, motivational interviewing."""
+    return [Stance(key=k, **v) for k, v in load_data("stances")["stances"].items()]
+
+
+def debate_of_turn(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    turn = int(state.get("turn") or 0)
+    return [e for e in state.get("debate") or [] if e.get("turn") == turn]
+
+
+def format_debate(entries: list[dict[str, Any]], max_chars: int = 300) -> str:
+    if not entries:
+        return "(nobody has spoken yet)"
+    return "\n".join(f"- [{e['name']}, round {e['round']}] {e['text'][:max_chars]}" for e in entries)
+
+
+class Debater(AgentNode):
+    """One debate contribution for ``state["stance"]`` in round ``state["debate_round"]``."""
+
+    name = "debater"
+
+    def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
+                 role: str = "counselor") -> None:
+        self.model = model
+        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "debater")
+        self.role = role
+
+    def messages(self, state: dict) -> list:
+        stance = Stance.model_validate(state["stance"])
+        round_no = int(state.get("debate_round") or 1)
+        earlier = [e for e in debate_of_turn(state) if e["round"] < round_no]
+        user = self.prompt.render("user", situation=state.get("situation") or "not stated",
+                                  seeker=" ".join(last_seeker_text(state.get("messages", [])).split())[:500],
+                                  debate=format_debate(earlier), round=round_no)
+        return [SystemMessage(self.prompt.render("system", stance_name=stance.name, stance_view=stance.view)),
+                HumanMessage(user)]
+
+    def _finish(self, state: dict, raw: str) -> dict:
+        stance = Stance.model_validate(state["stance"])
+        text = clean_reply(raw, max_sentences=2)
+        if is_degenerate(text):
+            text = f"From {stance.name.lower()}: {stance.view}"  # the stance itself still informs the counselor
+        return {"debate": [{"turn": int(state.get("turn") or 0), "round": int(state.get("debate_round") or 1),
+                            "stance": stance.key, "name": stance.name, "text": text}]}
+
+    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+        model = resolve_model(self.model, runtime, self.role)
+        ai = model.invoke(self.messages(state), config=role_config(self.role, self.name))
+        return self._finish(state, message_text(ai))
+
+    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
+        model = resolve_model(self.model, runtime, self.role)
+        ai = await model.ainvoke(self.messages(state), config=role_config(self.role, self.name))
+        return self._finish(state, message_text(ai))
