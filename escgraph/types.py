@@ -79,6 +79,11 @@ class SeekerAssessment(BaseModel):
     stage: str = "exploration"
 
 
+def _merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer for parallel writers of one dict (each adds its own keys)."""
+    return {**(left or {}), **(right or {})}
+
+
 class ESCState(TypedDict, total=False):
     """Per-turn state of an emotional support conversation.
 
@@ -99,6 +104,7 @@ class ESCState(TypedDict, total=False):
     debate: Annotated[list[dict[str, Any]], operator.add]
     critiques: Annotated[list[dict[str, Any]], operator.add]
     plan: dict[str, Any]
+    analysis: Annotated[dict[str, Any], _merge_dicts]  # per-analyst findings (MADP's explorer, empathizer, ...)
     draft: str
     reply: str
     reply_source: str  # model, model_retry, fallback, safety_gate

@@ -8,6 +8,7 @@ from escgraph.graphs.registry import (
     list_graphs,
     register_graph,
 )
+from escgraph.graphs.madp import answer_post, build_madp
 from escgraph.graphs.mentalagora import build_mentalagora
 from escgraph.graphs.skilled import build_skilled
 from escgraph.graphs.sweetiechat import build_sweetiechat
@@ -15,7 +16,9 @@ from escgraph.graphs.sweetiechat import build_sweetiechat
 __all__ = [
     "GraphInfo",
     "UnknownGraphError",
+    "answer_post",
     "build_graph",
+    "build_madp",
     "build_mentalagora",
     "build_skilled",
     "build_sweetiechat",
