@@ -8,6 +8,7 @@ from escgraph.graphs.registry import (
     list_graphs,
     register_graph,
 )
+from escgraph.graphs.kemi import build_kemi
 from escgraph.graphs.madp import answer_post, build_madp
 from escgraph.graphs.mentalagora import build_mentalagora
 from escgraph.graphs.skilled import build_skilled
@@ -18,6 +19,7 @@ __all__ = [
     "UnknownGraphError",
     "answer_post",
     "build_graph",
+    "build_kemi",
     "build_madp",
     "build_mentalagora",
     "build_skilled",

@@ -1,0 +1,353 @@
+"""Knowledge graph of distress cases in the HEAL schema (DESIGN.md §5), on networkx, with HEAL-style retrieval.
+
+Nodes have a ``kind`` — stressor, expectation, response, feedback, affective_state — with ``label``, ``value``
+and, for stressors, a ``story``; edges are undirected co-occurrence links with a ``weight``. :func:`load_heal`
+reads a HEAL folder (missing files are skipped and reported, malformed entries named); :meth:`KnowledgeGraph.save`
+writes escgraph's compact JSON form, with the stressor-story embeddings beside it (``.emb.npy``) so loading and
+querying never re-embed the whole graph.
+
+Retrieval: embed the query, keep stressor stories above a similarity threshold, rank the responses connected to
+them by edge weight, and prefer responses linked to the seeker's expectation and to positive feedback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+__all__ = ["KnowledgeGraph", "KnowledgeGraphError", "LoadReport", "KnowledgeHit", "ResponseHit", "load_heal",
+           "NODE_FILES", "EDGE_FILES", "default_knowledge_graph"]
+
+FORMAT = "escgraph-knowledge-graph"
+NODE_FILES: dict[str, str] = {"stressors": "stressor", "expectations": "expectation", "responses": "response",
+                              "feedback": "feedback", "affective_states": "affective_state"}
+EDGE_FILES: tuple[str, ...] = ("stressors-responses", "expectations-responses", "expectations-stressors",
+                               "responses-feedback", "affective_states")
+_PREFIX = {"t": "stressor", "i": "expectation", "r": "response", "f": "feedback"}
+_POSITIVE = re.compile(r"\b(thank|thanks|helps?|helped|helpful|better|good|great|appreciate|relie(f|ved)|"
+                       r"makes sense|i will|i'll try|calmer|hope)\b", re.IGNORECASE)
+_NEGATIVE = re.compile(r"\b(not help|doesn'?t help|didn'?t help|worse|useless|you don'?t understand|no point|"
+                       r"not really)\b", re.IGNORECASE)
+
+
+class KnowledgeGraphError(ValueError):
+    """A knowledge-graph file or folder cannot be used; the message names the file and entry."""
+
+
+@dataclass
+class LoadReport:
+    folder: str
+    nodes: dict[str, int] = field(default_factory=dict)  # per node file
+    edges: dict[str, int] = field(default_factory=dict)  # per edge file
+    missing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # malformed entries, skipped (file, index, why)
+    dangling_edges: int = 0  # edges naming a node no node file defines (skipped)
+
+    @property
+    def total_nodes(self) -> int:
+        return sum(self.nodes.values())
+
+    @property
+    def total_edges(self) -> int:
+        return sum(self.edges.values())
+
+    def describe(self) -> str:
+        lines = [f"loaded {self.total_nodes} nodes and {self.total_edges} edges from {self.folder}"]
+        lines += [f"  nodes/{name}.txt: {count}" for name, count in self.nodes.items()]
+        lines += [f"  edges/{name}.txt: {count}" for name, count in self.edges.items()]
+        if self.missing:
+            lines.append("skipped missing files: " + ", ".join(self.missing))
+        if self.dangling_edges:
+            lines.append(f"skipped {self.dangling_edges} edge(s) naming unknown nodes")
+        lines += [f"skipped: {p}" for p in self.problems[:20]]
+        if len(self.problems) > 20:
+            lines.append(f"... and {len(self.problems) - 20} more malformed entries")
+        return "\n".join(lines)
+
+
+@dataclass
+class ResponseHit:
+    id: str
+    text: str
+    weight: float
+    score: float
+    why: list[str]
+
+
+@dataclass
+class KnowledgeHit:
+    stressor_id: str
+    stressor: str
+    similarity: float
+    responses: list[ResponseHit]
+    expectations: list[str]
+    affective_states: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _kind_of(node_id: str) -> str | None:
+    if node_id.startswith("e") and "-" in node_id:
+        return "affective_state"
+    return _PREFIX.get(node_id[:1])
+
+
+def _read_json(path: Path, key: str) -> list[Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KnowledgeGraphError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
+        raise KnowledgeGraphError(f"{path}: expected an object with a {key!r} list")
+    return doc[key]
+
+
+def load_heal(folder: str | Path) -> tuple["KnowledgeGraph", LoadReport]:
+    """Read a HEAL folder (``nodes/*.txt`` and ``edges/*.txt``, each a JSON object). Missing files are skipped
+    and reported; an entry without the required fields is skipped and named; a folder with no node file at all
+    is an error."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise KnowledgeGraphError(f"{root}: no such folder")
+    report = LoadReport(folder=str(root))
+    graph = nx.Graph()
+    for name, kind in NODE_FILES.items():
+        path = root / "nodes" / f"{name}.txt"
+        if not path.is_file():
+            report.missing.append(f"nodes/{name}.txt")
+            continue
+        count = 0
+        for i, node in enumerate(_read_json(path, "nodes")):
+            if not isinstance(node, dict) or not node.get("id") or not isinstance(node.get("label", ""), str):
+                report.problems.append(f"nodes/{name}.txt entry {i}: needs an 'id' and a text 'label'")
+                continue
+            nid = str(node["id"])
+            attrs = {"kind": kind, "label": " ".join(str(node.get("label") or "").split()),
+                     "value": node.get("value")}
+            if kind == "stressor":
+                attrs["story"] = " ".join(str(node.get("story") or "").split())
+            if kind == "feedback":
+                text = attrs["label"]
+                attrs["positive"] = bool(_POSITIVE.search(text)) and not _NEGATIVE.search(text)
+            graph.add_node(nid, **attrs)
+            count += 1
+        report.nodes[name] = count
+    if not report.nodes:
+        raise KnowledgeGraphError(f"{root}: no HEAL node files found (expected nodes/stressors.txt, ...)")
+    for name in EDGE_FILES:
+        path = root / "edges" / f"{name}.txt"
+        if not path.is_file():
+            report.missing.append(f"edges/{name}.txt")
+            continue
+        count = 0
+        for i, edge in enumerate(_read_json(path, "edges")):
+            if not isinstance(edge, dict) or not edge.get("from") or not edge.get("to"):
+                report.problems.append(f"edges/{name}.txt entry {i}: needs 'from' and 'to'")
+                continue
+            u, v = str(edge["from"]), str(edge["to"])
+            try:
+                weight = float(edge.get("value", 1) or 1)
+            except (TypeError, ValueError):
+                report.problems.append(f"edges/{name}.txt entry {i}: value {edge.get('value')!r} is not a number")
+                continue
+            if u not in graph or v not in graph:
+                report.dangling_edges += 1
+                continue
+            if graph.has_edge(u, v):
+                graph[u][v]["weight"] += weight
+            else:
+                graph.add_edge(u, v, weight=weight)
+            count += 1
+        report.edges[name] = count
+    return KnowledgeGraph(graph), report
+
+
+class KnowledgeGraph:
+    """A HEAL-schema knowledge graph with embedding retrieval over stressor stories."""
+
+    def __init__(self, graph: nx.Graph, *, story_vectors: np.ndarray | None = None) -> None:
+        self.graph = graph
+        self._stressors = [n for n, d in graph.nodes(data=True) if d.get("kind") == "stressor"]
+        self._vectors = story_vectors if story_vectors is not None and len(story_vectors) == len(self._stressors) \
+            else None
+        self._expectation_ids: list[str] | None = None
+        self._expectation_vectors: np.ndarray | None = None
+
+    # -- size and text ---------------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        kinds: dict[str, int] = {}
+        for _, d in self.graph.nodes(data=True):
+            kinds[d.get("kind", "?")] = kinds.get(d.get("kind", "?"), 0) + 1
+        return {**kinds, "edges": self.graph.number_of_edges()}
+
+    def text(self, node_id: str) -> str:
+        d = self.graph.nodes[node_id]
+        return d.get("story") or d.get("label") or node_id
+
+    # -- persistence -----------------------------------------------------------------------------------------
+    def save(self, path: str | Path, *, with_vectors: bool = True) -> Path:
+        """Write the compact JSON form (and the story embeddings beside it), atomically."""
+        path = Path(path)
+        nodes = [[n, d.get("kind"), d.get("label", ""), d.get("value"), d.get("story", ""),
+                  int(bool(d.get("positive")))] for n, d in self.graph.nodes(data=True)]
+        edges = [[u, v, d.get("weight", 1.0)] for u, v, d in self.graph.edges(data=True)]
+        doc = {"format": FORMAT, "format_version": 1, "counts": self.counts(), "nodes": nodes, "edges": edges}
+        _atomic(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode())
+        if with_vectors:
+            vectors = self.story_vectors()
+            tmp = path.with_name(f".{path.name}.emb.tmp.npy")
+            np.save(tmp, vectors)
+            os.replace(tmp, _vector_path(path))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "KnowledgeGraph":
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            raise KnowledgeGraphError(f"{path}: no such knowledge-graph file") from None
+        except (OSError, ValueError) as exc:
+            raise KnowledgeGraphError(f"{path}: not a knowledge-graph file ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise KnowledgeGraphError(f"{path}: not an escgraph knowledge-graph file (import a HEAL folder with "
+                                      f"`escgraph kg import-heal`)")
+        graph = nx.Graph()
+        graph.add_nodes_from((n, {"kind": k, "label": label, "value": value, "story": story, "positive": bool(pos)})
+                             for n, k, label, value, story, pos in doc["nodes"])
+        graph.add_weighted_edges_from(doc["edges"])
+        vectors = None
+        if _vector_path(path).is_file():
+            vectors = np.load(_vector_path(path))
+        return cls(graph, story_vectors=vectors)
+
+    # -- retrieval -------------------------------------------------------------------------------------------
+    def story_vectors(self) -> np.ndarray:
+        if self._vectors is None:
+            from escgraph.embeddings import embed
+
+            self._vectors = embed([self.text(n) for n in self._stressors])
+        return self._vectors
+
+    def _expectations(self) -> tuple[list[str], np.ndarray]:
+        if self._expectation_vectors is None:
+            from escgraph.embeddings import embed
+
+            self._expectation_ids = [n for n, d in self.graph.nodes(data=True) if d.get("kind") == "expectation"]
+            self._expectation_vectors = embed([self.text(n) for n in self._expectation_ids])
+        return self._expectation_ids or [], self._expectation_vectors
+
+    def _neighbours(self, node: str, kind: str) -> list[tuple[str, float]]:
+        return [(v, float(d.get("weight", 1.0))) for v, d in self.graph[node].items()
+                if self.graph.nodes[v].get("kind") == kind]
+
+    def retrieve(self, query: str, *, expectation: str | None = None, k: int = 3, responses: int = 3,
+                 threshold: float = 0.35) -> list[KnowledgeHit]:
+        """Stressors whose story matches ``query`` (cosine ≥ ``threshold``, best ``k``), each with its best
+        responses: edge weight (normalised per stressor) × story similarity, +30% when the response is linked to
+        the seeker's expectation (the given text, or the stressor's own expectations), +20% per positive feedback
+        link (capped), -20% when its feedback is only negative."""
+        if not self._stressors or not query.strip():
+            return []
+        from escgraph.embeddings import embed
+
+        q = embed(query)[0]
+        sims = self.story_vectors() @ q
+        order = np.argsort(-sims)[: max(k * 4, k)]
+        wanted_expectations: set[str] = set()
+        if expectation:
+            ids, vectors = self._expectations()
+            if ids:
+                e_sims = vectors @ embed(expectation)[0]
+                wanted_expectations = {ids[i] for i in np.argsort(-e_sims)[:2] if e_sims[i] >= threshold}
+        hits = []
+        for i in order:
+            if sims[i] < threshold or len(hits) >= k:
+                break
+            sid = self._stressors[int(i)]
+            expected = {e for e, _ in self._neighbours(sid, "expectation")}
+            targets = wanted_expectations or expected
+            linked = self._neighbours(sid, "response")
+            top = max((w for _, w in linked), default=1.0) or 1.0
+            ranked = []
+            for rid, weight in linked:
+                why = [f"co-occurs with this stressor (weight {weight:g})"]
+                score = float(sims[i]) * (weight / top)
+                meets = [e for e, _ in self._neighbours(rid, "expectation") if e in targets]
+                if meets:
+                    score *= 1.3
+                    why.append("meets the expectation: " + self.text(meets[0])[:80])
+                feedback = self._neighbours(rid, "feedback")
+                positive = [f for f, _ in feedback if self.graph.nodes[f].get("positive")]
+                if positive:
+                    score *= 1 + 0.2 * min(len(positive), 3)
+                    why.append(f"{len(positive)} positive feedback link(s)")
+                elif feedback:
+                    score *= 0.8
+                    why.append("only non-positive feedback")
+                ranked.append(ResponseHit(rid, self.text(rid), weight, round(score, 4), why))
+            ranked.sort(key=lambda r: (-r.score, r.id))
+            affective = [self.text(a) for a, _ in sorted(self._neighbours(sid, "affective_state"), key=lambda x: -x[1])]
+            hits.append(KnowledgeHit(sid, self.text(sid), round(float(sims[i]), 4), ranked[:responses],
+                                     [self.text(e) for e in sorted(expected)][:3], affective[:3]))
+        return hits
+
+
+def _vector_path(path: Path) -> Path:
+    return path.with_name(path.name + ".emb.npy")
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+_DEFAULT: KnowledgeGraph | None = None
+
+
+def default_knowledge_graph() -> KnowledgeGraph:
+    """escgraph's own small authored graph in the HEAL schema (``memory/default_kg.yaml``), built once."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        from escgraph.memory.default_kg import build_default_graph
+
+        _DEFAULT = KnowledgeGraph(build_default_graph())
+    return _DEFAULT
+
+
+def iter_heal_documents(graph: nx.Graph) -> Iterable[tuple[str, dict[str, Any]]]:
+    """The graph as HEAL files: (relative path, JSON document) — for exporting a graph to the HEAL layout."""
+    for name, kind in NODE_FILES.items():
+        nodes = []
+        for n, d in graph.nodes(data=True):
+            if d.get("kind") != kind:
+                continue
+            item = {"id": n, "label": d.get("label", ""), "value": d.get("value")}
+            if kind == "stressor":
+                item["story"] = d.get("story", "")
+            nodes.append(item)
+        yield f"nodes/{name}.txt", {"nodes": nodes}
+    pairs = {"stressors-responses": ("stressor", "response"), "expectations-responses": ("expectation", "response"),
+             "expectations-stressors": ("expectation", "stressor"), "responses-feedback": ("response", "feedback")}
+    buckets: dict[str, list[dict[str, Any]]] = {name: [] for name in EDGE_FILES}
+    for u, v, d in graph.edges(data=True):
+        ku, kv = graph.nodes[u].get("kind"), graph.nodes[v].get("kind")
+        name = next((f for f, (a, b) in pairs.items() if (ku, kv) in ((a, b), (b, a))), "affective_states")
+        a, b = pairs.get(name, (ku, kv))
+        src, dst = (u, v) if ku == a else (v, u)
+        buckets[name].append({"from": src, "to": dst, "value": d.get("weight", 1.0)})
+    for name in EDGE_FILES:
+        yield f"edges/{name}.txt", {"edges": buckets[name]}
