@@ -49,6 +49,9 @@ class Supporter(AgentNode):
         system = self.prompt.render(
             "system", strategy=strategy, instruction=definition.get("instruction", ""), guidance=guidance,
         ).strip()
+        if memories := [m.get("text", "") for m in state.get("memories") or [] if m.get("text")]:
+            # long-term memory: what this seeker told us in earlier conversations
+            system += "\nYou remember about them from earlier conversations: " + " ".join(memories)
         return as_chat(state.get("messages", []), system, speaker="counselor", max_turns=self.history_turns)
 
     def _accept(self, raw: str) -> str | None:

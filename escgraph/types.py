@@ -105,6 +105,7 @@ class ESCState(TypedDict, total=False):
     critiques: Annotated[list[dict[str, Any]], operator.add]
     plan: dict[str, Any]
     analysis: Annotated[dict[str, Any], _merge_dicts]  # per-analyst findings (MADP's explorer, empathizer, ...)
+    memories: list[dict[str, Any]]  # facts recalled about this seeker from earlier conversations
     draft: str
     reply: str
     reply_source: str  # model, model_retry, fallback, safety_gate

@@ -23,7 +23,8 @@ def _load_model(spec: str, base_url: str | None = None) -> Any:
         raise CLIError(str(exc)) from None
 
 
-def _build(graph: str, db: Path | None) -> Any:
+def _build(graph: str, db: Path | None, seeker: str | None = None, memory_db: Path | None = None,
+           options: dict[str, Any] | None = None) -> Any:
     from escgraph.graphs import UnknownGraphError, build_graph
     from escgraph.memory import CheckpointDBError, open_sqlite_checkpointer
 
@@ -32,7 +33,17 @@ def _build(graph: str, db: Path | None) -> Any:
     except CheckpointDBError as exc:
         raise CLIError(str(exc)) from None
     try:
-        return build_graph(graph, checkpointer=checkpointer)
+        if seeker is None:
+            return build_graph(graph, checkpointer=checkpointer, **(options or {}))
+        from escgraph.graphs.with_memory import with_seeker_memory
+        from escgraph.memory.seeker_memory import MemoryStoreError, open_memory_store, validate_seeker_id
+
+        try:
+            validate_seeker_id(seeker)
+            store = open_memory_store(memory_db)
+        except MemoryStoreError as exc:
+            raise CLIError(str(exc)) from None
+        return with_seeker_memory(build_graph(graph, **(options or {})), store=store, checkpointer=checkpointer)
     except UnknownGraphError as exc:
         raise CLIError(str(exc)) from None
 
@@ -40,18 +51,22 @@ def _build(graph: str, db: Path | None) -> Any:
 class ChatSession:
     """One conversation thread on a compiled graph, with the run context carrying the models."""
 
-    def __init__(self, graph: Any, model: Any, thread: str, locale: str) -> None:
+    def __init__(self, graph: Any, model: Any, thread: str, locale: str, seeker: str | None = None) -> None:
         from escgraph.types import ESCContext
 
         self.graph = graph
         self.thread = thread
+        self.seeker = seeker  # long-term memory is on only with a seeker id
         self.context = ESCContext(models={"counselor": model}, locale=locale)
         self.config = {"configurable": {"thread_id": thread}}
 
     def send(self, text: str) -> dict[str, Any]:
         from langchain_core.messages import HumanMessage
 
-        state = self.graph.invoke({"messages": [HumanMessage(text)]}, config=self.config, context=self.context)
+        update: dict[str, Any] = {"messages": [HumanMessage(text)]}
+        if self.seeker:
+            update["seeker_id"] = self.seeker
+        state = self.graph.invoke(update, config=self.config, context=self.context)
         safety = state.get("safety") or {}
         return {
             "reply": state.get("reply") or "",
@@ -128,10 +143,13 @@ def chat(
     db: Path = typer.Option(None, "--db", help="SQLite checkpoint file (default: in the escgraph data folder)."),
     locale: str = typer.Option("en", "--locale", help="Locale for crisis resources, e.g. en-US, en-GB, de-DE."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per reply (reply, strategy, safety, …)."),
+    seeker: str = typer.Option(None, "--seeker", help="Turn on long-term memory for this seeker id: facts they "
+                                                      "tell are saved and recalled in later conversations."),
+    memory_db: Path = typer.Option(None, "--memory-db", help="Memory store file (default: in the data folder)."),
 ) -> None:
     """Talk to a counselor graph. Reads one message per line when stdin is not a terminal."""
-    compiled = _build(graph, db)
-    session = ChatSession(compiled, _load_model(model, base_url), thread or uuid.uuid4().hex[:12], locale)
+    compiled = _build(graph, db, seeker, memory_db)
+    session = ChatSession(compiled, _load_model(model, base_url), thread or uuid.uuid4().hex[:12], locale, seeker)
     if sys.stdin.isatty():
         _interactive(session, graph, as_json)
     else:
