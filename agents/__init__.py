@@ -1,6 +1,14 @@
 """Agents: each builds a LangGraph node usable in any ``StateGraph(ESCState)``."""
 
 from escgraph.agents._base import AgentNode, context_of
+from escgraph.agents.cbt import CBTPlanner, Empathizer, Explorer, Interpreter, SupportPlan
+from escgraph.agents.counselor_creator import CounselorCreator, stated_preferences
+from escgraph.agents.critic import Critic, Critique, Reviser, add_critic_loop
+from escgraph.agents.debater import Debater, Stance, default_stances
+from escgraph.agents.initiative import InitiativeDecider
+from escgraph.agents.initiative_measures import initiative_measures, label_utterance
+from escgraph.agents.knowledge_retriever import KnowledgeRetrieverNode
+from escgraph.agents.memory_agents import FactExtractor, MemoryRecall, MemoryWriter
 from escgraph.agents.safety import SafetyDetector, safety_reply
 from escgraph.agents.safety_gate import SafetyGate, route_after_safety
 from escgraph.agents.seeker import SimulatedSeeker
@@ -12,6 +20,20 @@ from escgraph.agents.supporter import Supporter
 
 __all__ = [
     "AgentNode",
+    "CBTPlanner",
+    "CounselorCreator",
+    "Critic",
+    "Critique",
+    "Debater",
+    "Empathizer",
+    "Explorer",
+    "FactExtractor",
+    "InitiativeDecider",
+    "Interpreter",
+    "KnowledgeRetrieverNode",
+    "MemoryRecall",
+    "MemoryWriter",
+    "Reviser",
     "SafetyDetector",
     "SafetyGate",
     "SeekerStateReading",
@@ -20,10 +42,17 @@ __all__ = [
     "SkillDecision",
     "SkillRetrieverNode",
     "SkillStrategyCounselor",
+    "Stance",
     "StrategyCounselor",
     "StrategyDecision",
+    "SupportPlan",
     "Supporter",
+    "add_critic_loop",
     "context_of",
+    "default_stances",
+    "initiative_measures",
+    "label_utterance",
     "route_after_safety",
     "safety_reply",
+    "stated_preferences",
 ]

@@ -8,3 +8,6 @@ from escgraph.graphs import build_graph
 
 sweetiechat = build_graph("sweetiechat")
 skilled = build_graph("skilled")
+mentalagora = build_graph("mentalagora")
+madp = build_graph("madp")
+kemi = build_graph("kemi")

@@ -14,7 +14,9 @@ PUBLIC = {
     "__version__", "ESCState", "ESCContext", "STRATEGIES", "Strategy", "SafetyVerdict", "SeekerProfile",
     "load_profiles", "load_chat_model", "FakeChatModel", "AgentNode", "SafetyGate", "SafetyDetector",
     "StrategyCounselor", "Supporter", "SimulatedSeeker", "route_after_safety", "build_graph", "list_graphs",
-    "register_graph", "open_sqlite_checkpointer",
+    "register_graph", "open_sqlite_checkpointer", "SeekerStateTracker", "SkillRetrieverNode",
+    "SkillStrategyCounselor", "Critic", "add_critic_loop", "Debater", "CounselorCreator", "KnowledgeRetrieverNode",
+    "InitiativeDecider", "with_seeker_memory",
 }
 
 
