@@ -1,5 +1,8 @@
 """MentalAgora debaters: counselors holding one stance each argue how to answer the seeker.
 
+When skills were retrieved earlier in the graph (``retrieved`` items of kind ``skill``), debaters see them too, so
+a debate can weigh the skills bank's know-how.
+
 A :class:`Debater` node reads its stance and round from the input LangGraph's ``Send`` gives it (so one node
 serves every stance in parallel) and appends one entry to ``debate``: ``{turn, round, stance, name, text}``. It sees
 the debate so far — earlier rounds of this turn — never its own round's parallel arguments.
@@ -62,8 +65,10 @@ class Debater(AgentNode):
         stance = Stance.model_validate(state["stance"])
         round_no = int(state.get("debate_round") or 1)
         earlier = [e for e in debate_of_turn(state) if e["round"] < round_no]
+        skills = [r for r in state.get("retrieved") or [] if r.get("kind") == "skill"][:3]
         user = self.prompt.render("user", situation=state.get("situation") or "not stated",
                                   seeker=" ".join(last_seeker_text(state.get("messages", [])).split())[:500],
+                                  skills="; ".join(f"{s['name']}: {s.get('summary', '')}" for s in skills) or "none",
                                   debate=format_debate(earlier), round=round_no)
         return [SystemMessage(self.prompt.render("system", stance_name=stance.name, stance_view=stance.view)),
                 HumanMessage(user)]

@@ -37,7 +37,7 @@ def build_mentalagora(*, models: Mapping[str, BaseChatModel] | None = None, chec
         done = len({e["round"] for e in debate_of_turn(state)})
         if done >= rounds:
             return "counselor_creator"
-        payload = {k: v for k, v in state.items() if k in ("messages", "situation", "debate", "turn")}
+        payload = {k: v for k, v in state.items() if k in ("messages", "situation", "debate", "turn", "retrieved")}
         return [Send("debater", {**payload, "stance": s.model_dump(), "debate_round": done + 1}) for s in chosen]
 
     def after_safety(state: dict) -> list[Send] | str:

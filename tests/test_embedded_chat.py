@@ -55,9 +55,9 @@ def test_three_piped_lines_get_three_replies_and_the_thread_continues(tmp_path):
     assert json.loads(second.stdout)["turn"] == 4
 
 
-def _readme_example() -> str:
+def _readme_example(name: str = "compose") -> str:
     text = (ROOT / "README.md").read_text()
-    block = text.split("<!-- readme-example: compose -->", 1)[1]
+    block = text.split(f"<!-- readme-example: {name} -->", 1)[1]
     return block.split("```python", 1)[1].split("```", 1)[0]
 
 
@@ -68,3 +68,13 @@ def test_readme_compose_example_runs_and_is_short(capsys):
     printed = capsys.readouterr().out.strip()
     strategy, _, reply = printed.partition(" -> ")
     assert strategy == "Question" and reply.strip()
+
+
+def test_readme_debate_skills_critic_example_runs_and_is_short(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("ESCGRAPH_HOME", str(tmp_path))  # the skills bank is seeded here, not in the user's folder
+    code = _readme_example("compose-debate")
+    assert len([line for line in code.splitlines() if line.strip()]) < 25
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.strip()
+    head, _, reply = printed.partition(" -> ")
+    assert head.startswith("['listen_only'] 2 ") and reply.strip()
