@@ -1,0 +1,137 @@
+"""Strategy planners behind one interface: given a next-strategy case (DESIGN.md §5), a probability for each of
+the eight ESConv strategies.
+
+- :class:`TrainedPlanner` — escgraph's external planner (``escgraph planner train``), loaded from its folder;
+- :class:`LLMPlanner` — zero-shot choice by any chat model (the distribution is one-hot on its answer);
+- the *hybrid* lives in the strategy counselor (``StrategyCounselor(planner=..., planner_mode="hybrid")``): the
+  trained planner proposes its distribution and the LLM may override it, with a reason.
+
+:func:`case_from_state` turns a live graph state into a case, so every graph can use a planner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from escgraph.types import STRATEGIES
+
+__all__ = ["StrategyPlanner", "TrainedPlanner", "LLMPlanner", "PlannerError", "load_planner", "predict",
+           "case_from_state", "top_strategies"]
+
+
+class PlannerError(ValueError):
+    """A planner folder is missing, incomplete, or was changed after training."""
+
+
+class StrategyPlanner(Protocol):
+    kind: str
+
+    def distributions(self, cases: Sequence[dict[str, Any]]) -> list[dict[str, float]]: ...
+
+
+def predict(planner: StrategyPlanner, cases: Sequence[dict[str, Any]]) -> list[str]:
+    return [max(d, key=d.get) for d in planner.distributions(cases)]
+
+
+def top_strategies(distribution: dict[str, float], n: int = 3) -> list[tuple[str, float]]:
+    return sorted(distribution.items(), key=lambda kv: -kv[1])[:n]
+
+
+class TrainedPlanner:
+    kind = "trained"
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        manifest_path, weights_path = self.folder / "manifest.json", self.folder / "planner.npz"
+        if not manifest_path.is_file() or not weights_path.is_file():
+            raise PlannerError(f"{self.folder} is not a strategy planner (needs manifest.json and planner.npz; "
+                               f"train one with `escgraph planner train`)")
+        from escgraph.planner_train import PLANNER_FORMAT, FeatureSpace
+
+        try:
+            self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise PlannerError(f"{manifest_path} is not valid JSON ({exc})") from None
+        if self.manifest.get("format") != PLANNER_FORMAT or self.manifest.get("labels") != list(STRATEGIES):
+            raise PlannerError(f"{manifest_path} is not an escgraph strategy planner of this version")
+        data = weights_path.read_bytes()
+        if hashlib.sha256(data).hexdigest()[:16] != self.manifest.get("content_hash"):
+            raise PlannerError(f"{weights_path} does not match its manifest (changed after training?)")
+        with np.load(weights_path, allow_pickle=False) as npz:  # numbers only: never unpickles anything
+            self.params = {k: npz[k] for k in ("mean", "scale", "weights", "bias", "offsets")}
+        self.space = FeatureSpace(self.manifest["features"]["emotions"], self.manifest["features"]["problems"])
+
+    @property
+    def content_hash(self) -> str:
+        return self.manifest["content_hash"]
+
+    def distributions(self, cases: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+        from escgraph.planner_train import _log_probs, case_features
+
+        if not cases:
+            return []
+        z = _log_probs(case_features(list(cases), self.space), self.params) + self.params["offsets"]
+        probs = np.exp(z - z.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return [{s: round(float(p), 4) for s, p in zip(STRATEGIES, row)} for row in probs]
+
+    def distribution(self, case: dict[str, Any]) -> dict[str, float]:
+        return self.distributions([case])[0]
+
+
+class LLMPlanner:
+    """Zero-shot: the strategy counselor's own prompt and schema on any chat model."""
+
+    kind = "zero-shot"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def distributions(self, cases: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+        from langchain_core.messages import AIMessage, HumanMessage
+
+        from escgraph.agents.strategy_counselor import StrategyCounselor
+
+        counselor = StrategyCounselor(self.model)
+        out = []
+        for case in cases:
+            messages = [HumanMessage(t["text"]) if t.get("role") == "seeker" else
+                        AIMessage(t["text"], response_metadata={"strategy": t.get("strategy")})
+                        for t in case.get("context") or []]
+            history = [t["strategy"] for t in case.get("context") or [] if t.get("strategy")]
+            update = counselor({"messages": messages, "situation": case.get("situation") or "",
+                                "strategy_history": history})
+            out.append({s: float(s == update["strategy"]) for s in STRATEGIES})
+        return out
+
+
+def load_planner(spec: str | Path) -> Any:
+    """A planner folder, or ``llm:<model spec>`` for the zero-shot LLM planner."""
+    text = str(spec)
+    if text.startswith("llm:"):
+        from escgraph.llm import load_chat_model
+
+        return LLMPlanner(load_chat_model(text[4:] or "local", temperature=0.0, seed=0))
+    return TrainedPlanner(text)
+
+
+def case_from_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The next-strategy case for a live conversation: its dialogue so far as context."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    context = []
+    for m in state.get("messages", []):
+        if isinstance(m, HumanMessage):
+            context.append({"role": "seeker", "text": m.text})
+        elif isinstance(m, AIMessage) and m.text:
+            strategy = (m.response_metadata or {}).get("strategy")
+            context.append({"role": "supporter", "text": m.text, **({"strategy": strategy} if strategy else {})})
+    assessment = state.get("assessment") or {}
+    return {"id": "live", "situation": state.get("situation") or "", "context": context,
+            "emotion_type": assessment.get("emotion"), "problem_type": None}
