@@ -46,8 +46,9 @@ class SkillStrategyCounselor(StrategyCounselor):
     name = "skill_counselor"
 
     def __init__(self, model=None, *, prompt: PromptTemplate | str | None = None, max_repeat: int = 2,  # noqa: ANN001
-                 role: str = "counselor") -> None:
-        super().__init__(model, max_repeat=max_repeat, role=role)
+                 role: str = "counselor", planner=None, planner_mode: str = "hybrid") -> None:  # noqa: ANN001
+        # with a planner, "hybrid" keeps the skill choice (the LLM sees the planner's distribution)
+        super().__init__(model, max_repeat=max_repeat, role=role, planner=planner, planner_mode=planner_mode)
         self.skill_prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "skill_counselor")
 
     @staticmethod

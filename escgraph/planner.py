@@ -22,7 +22,7 @@ import numpy as np
 from escgraph.types import STRATEGIES
 
 __all__ = ["StrategyPlanner", "TrainedPlanner", "LLMPlanner", "PlannerError", "load_planner", "predict",
-           "case_from_state", "top_strategies"]
+           "case_from_state", "top_strategies", "resolve_planner", "pin_planner"]
 
 
 class PlannerError(ValueError):
@@ -135,3 +135,24 @@ def case_from_state(state: dict[str, Any]) -> dict[str, Any]:
     assessment = state.get("assessment") or {}
     return {"id": "live", "situation": state.get("situation") or "", "context": context,
             "emotion_type": assessment.get("emotion"), "problem_type": None}
+
+
+def pin_planner(folder: str | Path) -> str:
+    """``"<absolute folder>@<content hash>"``: what a simulation records, so a changed planner fails on resume."""
+    planner = TrainedPlanner(folder)
+    return f"{Path(folder).resolve()}@{planner.content_hash}"
+
+
+def resolve_planner(spec: Any) -> Any:
+    """A planner object from a graph option: an object (returned as is), ``llm:<spec>``, a folder, or a pinned
+    ``folder@hash`` (checked)."""
+    if spec is None or not isinstance(spec, (str, Path)):
+        return spec
+    text = str(spec)
+    if text.startswith("llm:"):
+        return load_planner(text)
+    folder, _, expected = text.rpartition("@") if "@" in Path(text).name else (text, "", "")
+    planner = TrainedPlanner(folder)
+    if expected and planner.content_hash != expected:
+        raise PlannerError(f"planner {folder} has content {planner.content_hash}, not {expected} (retrained?)")
+    return planner

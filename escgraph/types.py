@@ -106,6 +106,7 @@ class ESCState(TypedDict, total=False):
     plan: dict[str, Any]
     analysis: Annotated[dict[str, Any], _merge_dicts]  # per-analyst findings (MADP's explorer, empathizer, ...)
     memories: list[dict[str, Any]]  # facts recalled about this seeker from earlier conversations
+    planner: dict[str, Any]  # an external strategy planner's distribution for this turn, and whether it was followed
     draft: str
     reply: str
     reply_source: str  # model, model_retry, fallback, safety_gate

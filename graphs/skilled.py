@@ -27,19 +27,23 @@ __all__ = ["build_skilled"]
                            "following the chosen skill (ESC-Skills).", uses_skills_bank=True)
 def build_skilled(*, models: Mapping[str, BaseChatModel] | None = None, checkpointer: Any = None,
                   store: Any = None, safety: Any = None, locale: str | None = None, retriever: Any = None,
-                  k: int = 3, name: str = "skilled") -> Any:
+                  k: int = 3, planner: Any = None, planner_mode: str = "hybrid", name: str = "skilled") -> Any:
     """Compile the skilled graph.
 
     The skills come from ``retriever`` if given, else from the run context's ``skills_bank`` (a retriever over a
     frozen bank version — simulations set it), else from the user's default bank. The state records the
-    retrieved skill ids (``retrieved``) and the one followed (``plan["skill_id"]``).
+    retrieved skill ids (``retrieved``) and the one followed (``plan["skill_id"]``). ``planner``: an external
+    strategy planner whose distribution the skill counselor sees (hybrid) or follows ("planner", no skill).
     """
+    from escgraph.planner import resolve_planner
+
     counselor = (models or {}).get("counselor")
     builder = StateGraph(ESCState, context_schema=ESCContext)
     builder.add_node("safety_gate", SafetyGate(detector=safety, locale=locale))
     builder.add_node("state_tracker", SeekerStateTracker(counselor))
     builder.add_node("skill_retriever", SkillRetrieverNode(retriever, k=k))
-    builder.add_node("skill_counselor", SkillStrategyCounselor(counselor))
+    builder.add_node("skill_counselor", SkillStrategyCounselor(counselor, planner=resolve_planner(planner),
+                                                               planner_mode=planner_mode))
     builder.add_node("supporter", Supporter(counselor))
     builder.add_edge(START, "safety_gate")
     builder.add_conditional_edges("safety_gate", route_after_safety, {"crisis": END, "continue": "state_tracker"})

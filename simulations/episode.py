@@ -70,6 +70,8 @@ def _counselor_turn(idx: int, state: Mapping[str, Any], latency: float) -> TurnR
             extra["skill_id"] = plan["skill_id"]  # the skill followed: outcomes are attributed to it
         if state.get("assessment"):
             extra["assessment"] = {k: v for k, v in state["assessment"].items() if k != "summary"}
+        if state.get("planner"):
+            extra["planner"] = state["planner"]  # the external planner's distribution and whether it was followed
     # state carries over between turns: a gate reply retrieved nothing, whatever the last turn left behind
     retrieved = [] if from_gate else [str(item.get("id")) for item in state.get("retrieved") or []
                                       if isinstance(item, dict)]

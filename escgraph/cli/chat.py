@@ -48,6 +48,34 @@ def _build(graph: str, db: Path | None, seeker: str | None = None, memory_db: Pa
         raise CLIError(str(exc)) from None
 
 
+def planner_options(graph: str, planner: str | None, mode: str | None, *, pin: bool = False) -> dict[str, Any]:
+    """Graph options for ``--planner``: checked here so a bad folder or a graph without a strategy choice is one
+    clear error; ``pin`` records the planner's content hash (simulations)."""
+    if planner is None:
+        if mode is not None:
+            raise CLIError("--planner-mode needs --planner")
+        return {}
+    import inspect
+
+    from escgraph.graphs import UnknownGraphError, get_graph_info
+    from escgraph.planner import PlannerError, pin_planner, resolve_planner
+
+    try:
+        params = inspect.signature(get_graph_info(graph).builder).parameters
+    except UnknownGraphError as exc:
+        raise CLIError(str(exc)) from None
+    if "planner" not in params:
+        raise CLIError(f"graph {graph!r} does not take a strategy planner (sweetiechat and skilled do)")
+    if mode is not None and mode not in ("planner", "hybrid"):
+        raise CLIError(f"--planner-mode must be 'planner' or 'hybrid', not {mode!r}")
+    try:
+        value = pin_planner(planner) if pin and not planner.startswith("llm:") else planner
+        resolve_planner(value)
+    except PlannerError as exc:
+        raise CLIError(str(exc)) from None
+    return {"planner": value, **({"planner_mode": mode} if mode else {})}
+
+
 class ChatSession:
     """One conversation thread on a compiled graph, with the run context carrying the models."""
 
@@ -71,6 +99,7 @@ class ChatSession:
         return {
             "reply": state.get("reply") or "",
             "strategy": state.get("strategy"),
+            **({"planner": state["planner"]} if state.get("planner") else {}),
             "stage": state.get("stage"),
             "rationale": state.get("strategy_rationale"),
             "safety": {k: safety.get(k) for k in ("crisis", "category", "score")},
@@ -146,9 +175,13 @@ def chat(
     seeker: str = typer.Option(None, "--seeker", help="Turn on long-term memory for this seeker id: facts they "
                                                       "tell are saved and recalled in later conversations."),
     memory_db: Path = typer.Option(None, "--memory-db", help="Memory store file (default: in the data folder)."),
+    planner: str = typer.Option(None, "--planner", help="Strategy planner folder (escgraph planner train) or "
+                                                        "llm:<spec>, for graphs that choose a strategy."),
+    planner_mode: str = typer.Option(None, "--planner-mode", help="'planner' (follow it) or 'hybrid' (the LLM may "
+                                                                  "override it); default: the graph's."),
 ) -> None:
     """Talk to a counselor graph. Reads one message per line when stdin is not a terminal."""
-    compiled = _build(graph, db, seeker, memory_db)
+    compiled = _build(graph, db, seeker, memory_db, planner_options(graph, planner, planner_mode))
     session = ChatSession(compiled, _load_model(model, base_url), thread or uuid.uuid4().hex[:12], locale, seeker)
     if sys.stdin.isatty():
         _interactive(session, graph, as_json)

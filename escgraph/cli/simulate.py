@@ -78,8 +78,12 @@ def simulate(
     bank_version: str = typer.Option("head", "--bank-version", help="Bank version to freeze for the run."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out: skip finished episodes."),
     force: bool = typer.Option(False, "--force", help="With --resume: accept a changed config."),
+    planner: str = typer.Option(None, "--planner", help="Strategy planner folder (or llm:<spec>) for graphs that "
+                                                        "choose a strategy; its content hash is part of the run."),
+    planner_mode: str = typer.Option(None, "--planner-mode", help="'planner' or 'hybrid' (default: the graph's)."),
 ) -> None:
     """Run SAGE self-play: simulated seekers (who judge every reply) against a graph; write a report."""
+    from escgraph.cli.chat import planner_options
     from pydantic import ValidationError
     from rich.console import Console
 
@@ -103,7 +107,8 @@ def simulate(
                        profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
                                                          "judge": judge_model or seeker_model},
                        trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor,
-                       bank_version=pinned, bank_path=str(bank) if bank else None)
+                       bank_version=pinned, bank_path=str(bank) if bank else None,
+                       graph_options=planner_options(graph, planner, planner_mode, pin=True))
     except (UnknownGraphError, ProfileError, ValueError) as exc:
         message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise CLIError(message) from None
