@@ -23,7 +23,7 @@ from escgraph.prompts import PromptTemplate, load_prompt
 from escgraph.skills_bank.evolution import EvidenceRef, Finding, SkillEdit
 from escgraph.skills_bank.schema import SKILL_ID, Skill
 
-__all__ = ["SkillAnalyst", "AmendmentDraft", "NewSkillDraft"]
+__all__ = ["SkillAnalyst", "SkillDistiller", "AmendmentDraft", "NewSkillDraft"]
 
 
 class AmendmentDraft(BaseModel):
@@ -164,3 +164,40 @@ class SkillAnalyst:
             return [], tokens  # the model's draft does not make a valid skill: nothing to test
         rationale = f"{finding.describe()}; no skill was followed in these turns"
         return [SkillEdit(kind="add", skill_id=sid, rationale=rationale, evidence=evidence, skill=skill)], tokens
+
+
+class SkillDistiller:
+    """Skill discovery's analyst: writes one skill from a cluster of intervention units that helped."""
+
+    def __init__(self, model: BaseChatModel, *, prompt: PromptTemplate | str | None = None) -> None:
+        self.model = model
+        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "skill_distiller")
+
+    def distil(self, cluster: Any, existing: list[str]) -> Skill | None:
+        examples = "\n".join(f"- seeker ({u.state.emotion}, {u.state.stage}): \"{_clean(u.state.situation)[:160]}\"\n"
+                             f"  supporter ({u.action.strategy}): \"{_clean(u.action.reply)[:200]}\""
+                             for u in cluster.units[:5])
+        user = self.prompt.render("user", summary=cluster.describe(), examples=examples)
+        answer = self.model.with_structured_output(NewSkillDraft).invoke(
+            [SystemMessage(self.prompt.render("system")), HumanMessage(user)],
+            config={"tags": ["role:analyst", "agent:skill_distiller"], "metadata": {"role": "analyst"}})
+        name = _clean(answer.name)
+        if len(name.split()) < 2:
+            name = f"{cluster.strategy} in {cluster.stage}"
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48].strip("-") or "discovered-skill"
+        sid, n = slug, 2
+        while sid in existing:
+            sid, n = f"{slug}-{n}", n + 1
+        try:
+            return Skill(
+                id=sid, name=name, summary=_clean(answer.summary),
+                guidance=[_clean(s) for s in answer.steps if _usable(s)],
+                applicability={"when_to_use": [_clean(answer.when_to_use)],
+                               "when_not_to_use": [_clean(answer.when_not_to_use)], "stages": [cluster.stage],
+                               "emotions": list(cluster.top_emotions)},
+                expected_outcomes=["The seeker feels heard and a little better (as in the units it came from)."],
+                risks=[_clean(answer.risk)], strategies=[cluster.strategy],
+                examples=[{"seeker": _clean(answer.example_seeker), "supporter": _clean(answer.example_supporter)}],
+                provenance={"sources": [f"skill discovery, cluster {cluster.id}: {cluster.describe()}"]})
+        except ValueError:
+            return None

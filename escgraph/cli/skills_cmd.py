@@ -249,3 +249,55 @@ def units(
     except OSError as exc:
         raise CLIError(f"cannot write {target}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {count} intervention units to {target}")
+
+
+@skills_app.command("discover")
+def discover(
+    units: Path = typer.Argument(..., help="Intervention units (JSON lines): `escgraph esconv ius` or `skills units`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Proposal file to write (YAML list of skills)."),
+    clusters: int = typer.Option(8, "--clusters", min=1, help="How many clusters of units."),
+    min_units: int = typer.Option(3, "--min-units", min=1, help="Smallest cluster worth a skill."),
+    model: str = typer.Option("local", "--model", "-m", help="Analyst model spec."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+) -> None:
+    """Cluster intervention units and distil the helpful clusters into skills, as a proposal you review and then
+    import (never merged silently)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from escgraph.agents.skill_analyst import SkillDistiller
+    from escgraph.llm import ModelSpecError, load_chat_model
+    from escgraph.skills_bank._bankfiles import atomic_write, dump_yaml
+    from escgraph.skills_bank.discovery import discover_skills
+    from escgraph.skills_bank.schema import InterventionUnit
+
+    if not units.is_file():
+        raise CLIError(f"{units}: no such file")
+    parsed = []
+    for n, line in enumerate(units.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            parsed.append(InterventionUnit.model_validate(json.loads(line)))
+        except (ValueError, ValidationError) as exc:
+            first = exc.errors()[0] if isinstance(exc, ValidationError) else None
+            where = ".".join(str(x) for x in first["loc"]) + f": {first['msg']}" if first else str(exc)
+            raise CLIError(f"{units}: line {n}: not an intervention unit ({where})") from None
+    with _clear_errors():
+        existing = list(_open(bank).skills())  # new ids must not collide with the bank's
+    try:
+        distiller = SkillDistiller(load_chat_model(model, base_url=base_url, temperature=0.0, seed=0,
+                                                   max_tokens=400))
+    except ModelSpecError as exc:
+        raise CLIError(str(exc)) from None
+    skills, log = discover_skills(parsed, distiller, existing=existing, clusters=clusters, min_units=min_units)
+    for entry in log:
+        typer.echo(f"{entry['cluster']}: {entry['summary']} -> {entry['result']}", err=True)
+    if not skills:
+        typer.echo("no skill proposed (see the reasons above); nothing written")
+        return
+    atomic_write(out, dump_yaml([s.model_dump(mode="json") for s in skills]))
+    typer.echo(f"proposed {len(skills)} skill(s) in {out}; review them, then: escgraph skills import {out} --merge "
+               f"-m \"skills discovered from {units.name}\"")
