@@ -13,12 +13,10 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from escgraph.agents._base import AgentNode
-from escgraph.agents._dialogue import last_seeker_text, message_text
-from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._kinds import StructuredAgent, TextAgent
+from escgraph.agents._dialogue import last_seeker_text
 from escgraph.agents._text import clean_rationale, clean_reply, is_degenerate
 from escgraph.prompts import PromptTemplate, load_prompt
 
@@ -36,7 +34,7 @@ def _post(state: dict) -> str:
     return last_seeker_text(state.get("messages", [])).strip()[:4000] or "(empty post)"
 
 
-class _Finding(AgentNode):
+class _Finding(TextAgent):
     """An analyst writing two plain sentences into ``analysis[key]``."""
 
     key = "finding"
@@ -51,21 +49,11 @@ class _Finding(AgentNode):
     def messages(self, state: dict) -> list:
         return [SystemMessage(self.prompt.render("system")), HumanMessage(self.prompt.render("user", post=_post(state)))]
 
-    def _finish(self, state: dict, raw: str) -> dict:
+    def finish(self, state: dict, raw: str) -> dict:
         text = clean_reply(raw, max_sentences=2)
         if is_degenerate(text):
             text = ""
         return {"analysis": {self.key: text}}
-
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        ai = resolve_model(self.model, runtime, self.role).invoke(self.messages(state),
-                                                                  config=role_config(self.role, self.name))
-        return self._finish(state, message_text(ai))
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        ai = await resolve_model(self.model, runtime, self.role).ainvoke(self.messages(state),
-                                                                         config=role_config(self.role, self.name))
-        return self._finish(state, message_text(ai))
 
 
 class Explorer(_Finding):
@@ -82,10 +70,11 @@ class BeliefReading(BaseModel):
     why: str = Field(max_length=200, description="why it is (or is not) a distortion")
 
 
-class Interpreter(AgentNode):
+class Interpreter(StructuredAgent):
     """B of A-B-C, from the post and the other two analysts' findings (run it after both)."""
 
     name = "interpreter"
+    schema = BeliefReading
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor") -> None:
@@ -99,18 +88,9 @@ class Interpreter(AgentNode):
                                   emotions=found.get("emotions") or "not found")
         return [SystemMessage(self.prompt.render("system", distortions=", ".join(DISTORTIONS))), HumanMessage(user)]
 
-    @staticmethod
-    def _finish(reading: BeliefReading) -> dict:
+    def finish(self, state: dict, reading: BeliefReading) -> dict:
         return {"analysis": {"distortion": reading.distortion, "belief": clean_rationale(reading.belief),
                              "why": clean_rationale(reading.why)}}
-
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        reader = resolve_model(self.model, runtime, self.role).with_structured_output(BeliefReading)
-        return self._finish(reader.invoke(self.messages(state), config=role_config(self.role, self.name)))
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        reader = resolve_model(self.model, runtime, self.role).with_structured_output(BeliefReading)
-        return self._finish(await reader.ainvoke(self.messages(state), config=role_config(self.role, self.name)))
 
 
 class SupportPlan(BaseModel):
@@ -125,10 +105,11 @@ _PROFESSIONAL = ("If these feelings last for weeks, get in the way of daily life
                  "yourself, please talk to a doctor or counselor, or call a crisis line.")
 
 
-class CBTPlanner(AgentNode):
+class CBTPlanner(StructuredAgent):
     """Deductive planner: ``plan`` = SupportPlan fields + ``guidance`` (the plan as numbered instructions)."""
 
     name = "cbt_planner"
+    schema = SupportPlan
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor") -> None:
@@ -143,7 +124,7 @@ class CBTPlanner(AgentNode):
                                   distortion=a.get("distortion") or "none", why=a.get("why") or "")
         return [SystemMessage(self.prompt.render("system")), HumanMessage(user)]
 
-    def _finish(self, state: dict, plan: SupportPlan) -> dict:
+    def finish(self, state: dict, plan: SupportPlan) -> dict:
         a = state.get("analysis") or {}
         # a field the model left empty falls back to what the analysts found, so the answer always has a plan
         fields = {
@@ -165,12 +146,3 @@ class CBTPlanner(AgentNode):
                 "strategy": "Providing Suggestions", "stage": "action",
                 "strategy_rationale": "MADP: the answer follows a CBT support plan",
                 "strategy_history": ["Providing Suggestions"]}
-
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        planner = resolve_model(self.model, runtime, self.role).with_structured_output(SupportPlan)
-        return self._finish(state, planner.invoke(self.messages(state), config=role_config(self.role, self.name)))
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        planner = resolve_model(self.model, runtime, self.role).with_structured_output(SupportPlan)
-        plan = await planner.ainvoke(self.messages(state), config=role_config(self.role, self.name))
-        return self._finish(state, plan)

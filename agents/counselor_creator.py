@@ -13,12 +13,10 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from escgraph.agents._base import AgentNode
+from escgraph.agents._kinds import StructuredAgent
 from escgraph.agents._dialogue import dialogue_lines, message_text
-from escgraph.agents._models import resolve_model, role_config
 from escgraph.agents._text import clean_rationale
 from escgraph.agents.debater import debate_of_turn, format_debate
 from escgraph.agents.strategy_counselor import StageName, StrategyName
@@ -69,10 +67,11 @@ class CounselorDesign(BaseModel):
     instruction: str = Field(max_length=320, description="how to write the next reply, from the debate")
 
 
-class CounselorCreator(AgentNode):
+class CounselorCreator(StructuredAgent):
     """Writes ``plan`` = {guidance, persona, preferences, stances} and the strategy for the supporter."""
 
     name = "counselor_creator"
+    schema = CounselorDesign
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor") -> None:
@@ -80,14 +79,16 @@ class CounselorCreator(AgentNode):
         self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "counselor_creator")
         self.role = role
 
-    def messages(self, state: dict, preferences: list[str]) -> list:
+    def messages(self, state: dict) -> list:
+        preferences = stated_preferences(state.get("messages", []))
         stated = "; ".join(PREFERENCE_RULES[p][1] for p in preferences) or "none stated"
         user = self.prompt.render("user", situation=state.get("situation") or "not stated",
                                   dialogue=dialogue_lines(state.get("messages", [])), preferences=stated,
                                   debate=format_debate(debate_of_turn(state)))
         return [SystemMessage(self.prompt.render("system", strategies=", ".join(STRATEGIES))), HumanMessage(user)]
 
-    def _finish(self, state: dict, design: CounselorDesign, preferences: list[str]) -> dict:
+    def finish(self, state: dict, design: CounselorDesign) -> dict:
+        preferences = stated_preferences(state.get("messages", []))
         strategy = design.strategy
         if "listen_only" in preferences and strategy in _ADVICE:
             strategy = "Reflection of feelings"  # a stated preference outranks the model's choice
@@ -105,15 +106,3 @@ class CounselorCreator(AgentNode):
                 "strategy_rationale": f"tailored counselor after a {len({e['round'] for e in debate})}-round "
                                       f"debate" + (f"; honouring: {', '.join(preferences)}" if preferences else ""),
                 "strategy_history": [strategy]}
-
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        preferences = stated_preferences(state.get("messages", []))
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(CounselorDesign)
-        design = chooser.invoke(self.messages(state, preferences), config=role_config(self.role, self.name))
-        return self._finish(state, design, preferences)
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        preferences = stated_preferences(state.get("messages", []))
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(CounselorDesign)
-        design = await chooser.ainvoke(self.messages(state, preferences), config=role_config(self.role, self.name))
-        return self._finish(state, design, preferences)

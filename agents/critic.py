@@ -17,12 +17,10 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph import END
-from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from escgraph.agents._base import AgentNode
-from escgraph.agents._dialogue import last_seeker_text, message_text
-from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._kinds import StructuredAgent, TextAgent
+from escgraph.agents._dialogue import last_seeker_text
 from escgraph.agents._text import clean_reply, is_degenerate, sentences
 from escgraph.agents.safety import default_detector
 from escgraph.agents.supporter import STOP_SEQUENCES, fallback_reply
@@ -78,10 +76,11 @@ def rule_checks(draft: str, max_sentences: int = 3) -> list[tuple[str, str]]:
     return found
 
 
-class Critic(AgentNode):
+class Critic(StructuredAgent):
     """Appends a critique of ``state["draft"]`` to ``critiques`` (with the turn and revision it belongs to)."""
 
     name = "critic"
+    schema = Critique
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "critic", threshold: int = 2, max_sentences: int = 3) -> None:
@@ -99,7 +98,7 @@ class Critic(AgentNode):
                                   draft=state.get("draft") or state.get("reply") or "")
         return [SystemMessage(self.prompt.render("system", strategy=strategy)), HumanMessage(user)]
 
-    def _finish(self, state: dict, critique: Critique) -> dict:
+    def finish(self, state: dict, critique: Critique) -> dict:
         draft = state.get("draft") or state.get("reply") or ""
         scores = {c: getattr(critique, c) for c in CRITERIA}
         rules = rule_checks(draft, self.max_sentences)
@@ -114,14 +113,6 @@ class Critic(AgentNode):
                                "feedback": feedback or "Make it warmer and more specific to what they said.",
                                "implicates": critique.implicates, "rules": [f for _, f in rules]}]}
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        critic = resolve_model(self.model, runtime, self.role).with_structured_output(Critique)
-        return self._finish(state, critic.invoke(self.messages(state), config=role_config(self.role, self.name)))
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        critic = resolve_model(self.model, runtime, self.role).with_structured_output(Critique)
-        critique = await critic.ainvoke(self.messages(state), config=role_config(self.role, self.name))
-        return self._finish(state, critique)
 
 
 def _latest(state: dict) -> dict:
@@ -136,10 +127,11 @@ def _replace_reply(state: dict, text: str, source: str) -> dict:
     return {"messages": [message], "reply": text, "draft": text, "reply_source": source}
 
 
-class Reviser(AgentNode):
+class Reviser(TextAgent):
     """Rewrites the draft following the latest critique; keeps the draft if the model returns nothing usable."""
 
     name = "reviser"
+    stop = STOP_SEQUENCES  # small models start writing the seeker's side
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor", max_sentences: int = 2) -> None:
@@ -154,22 +146,12 @@ class Reviser(AgentNode):
                                   draft=state.get("draft") or "", feedback=_latest(state).get("feedback", ""))
         return [SystemMessage(self.prompt.render("system", strategy=strategy)), HumanMessage(user)]
 
-    def _finish(self, state: dict, raw: str) -> dict:
+    def finish(self, state: dict, raw: str) -> dict:
         reply = clean_reply(raw, max_sentences=self.max_sentences)
         if is_degenerate(reply) or reply == state.get("draft"):
             return {"draft": state.get("draft") or ""}
         return _replace_reply(state, reply, "revised")
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        model = resolve_model(self.model, runtime, self.role)
-        ai = model.invoke(self.messages(state), config=role_config(self.role, self.name), stop=STOP_SEQUENCES)
-        return self._finish(state, message_text(ai))
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        model = resolve_model(self.model, runtime, self.role)
-        ai = await model.ainvoke(self.messages(state), config=role_config(self.role, self.name),
-                                 stop=STOP_SEQUENCES)
-        return self._finish(state, message_text(ai))
 
 
 def _make_safe(state: dict) -> dict:

@@ -15,12 +15,10 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from escgraph.agents._base import AgentNode
-from escgraph.agents._dialogue import last_seeker_text, message_text
-from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._kinds import TextAgent
+from escgraph.agents._dialogue import last_seeker_text
 from escgraph.agents._text import clean_reply, is_degenerate
 from escgraph.prompts import PromptTemplate, load_data, load_prompt
 
@@ -50,7 +48,7 @@ def format_debate(entries: list[dict[str, Any]], max_chars: int = 300) -> str:
     return "\n".join(f"- [{e['name']}, round {e['round']}] {e['text'][:max_chars]}" for e in entries)
 
 
-class Debater(AgentNode):
+class Debater(TextAgent):
     """One debate contribution for ``state["stance"]`` in round ``state["debate_round"]``."""
 
     name = "debater"
@@ -73,7 +71,7 @@ class Debater(AgentNode):
         return [SystemMessage(self.prompt.render("system", stance_name=stance.name, stance_view=stance.view)),
                 HumanMessage(user)]
 
-    def _finish(self, state: dict, raw: str) -> dict:
+    def finish(self, state: dict, raw: str) -> dict:
         stance = Stance.model_validate(state["stance"])
         text = clean_reply(raw, max_sentences=2)
         if is_degenerate(text):
@@ -81,12 +79,3 @@ class Debater(AgentNode):
         return {"debate": [{"turn": int(state.get("turn") or 0), "round": int(state.get("debate_round") or 1),
                             "stance": stance.key, "name": stance.name, "text": text}]}
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        model = resolve_model(self.model, runtime, self.role)
-        ai = model.invoke(self.messages(state), config=role_config(self.role, self.name))
-        return self._finish(state, message_text(ai))
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        model = resolve_model(self.model, runtime, self.role)
-        ai = await model.ainvoke(self.messages(state), config=role_config(self.role, self.name))
-        return self._finish(state, message_text(ai))

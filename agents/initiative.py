@@ -11,12 +11,10 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from escgraph.agents._base import AgentNode
+from escgraph.agents._kinds import StructuredAgent
 from escgraph.agents._dialogue import dialogue_lines, message_text
-from escgraph.agents._models import resolve_model, role_config
 from escgraph.agents._text import clean_rationale
 from escgraph.agents.initiative_measures import counselor_action
 from escgraph.agents.strategy_counselor import StageName, StrategyName
@@ -47,8 +45,9 @@ def _cases(state: dict) -> list[dict]:
     return [r for r in state.get("retrieved") or [] if r.get("kind") == "knowledge"]
 
 
-class InitiativeDecider(AgentNode):
+class InitiativeDecider(StructuredAgent):
     name = "initiative"
+    schema = InitiativeDecision
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor", max_actions_in_a_row: int = 2, min_seeker_turns_to_suggest: int = 2) -> None:
@@ -71,7 +70,7 @@ class InitiativeDecider(AgentNode):
                                   moves=", ".join(self._past_moves(state)[-4:]) or "none yet")
         return [SystemMessage(self.prompt.render("system", strategies=", ".join(STRATEGIES))), HumanMessage(user)]
 
-    def _finish(self, state: dict, decision: InitiativeDecision) -> dict:
+    def finish(self, state: dict, decision: InitiativeDecision) -> dict:
         move, why = decision.move, clean_rationale(decision.rationale) or "fits this moment"
         seeker_turns = sum(isinstance(m, HumanMessage) for m in state.get("messages", []))
         if move == "suggest" and seeker_turns < self.min_seeker_turns_to_suggest:
@@ -91,15 +90,6 @@ class InitiativeDecider(AgentNode):
                 "strategy_history": [strategy],
                 "plan": {"initiative": move, "guidance": guidance, "cases": [c["id"] for c in cases],
                          "skill_id": None}}
-
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(InitiativeDecision)
-        return self._finish(state, chooser.invoke(self.messages(state), config=role_config(self.role, self.name)))
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(InitiativeDecision)
-        decision = await chooser.ainvoke(self.messages(state), config=role_config(self.role, self.name))
-        return self._finish(state, decision)
 
 
 def _fits(move: str) -> set[str]:
