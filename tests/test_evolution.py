@@ -148,9 +148,14 @@ def _done_rows(db_path: Path) -> dict[str, tuple]:
 
     if not db_path.exists():
         return {}
-    with sqlite3.connect(db_path) as db:
-        return {r[0]: r[1:] for r in db.execute(
-            "SELECT episode_id, final_emotion, outcome, finished FROM episodes WHERE status = 'done'")}
+    try:  # polled while the run starts: the file can exist a moment before its tables do
+        with sqlite3.connect(db_path) as db:
+            return {r[0]: r[1:] for r in db.execute(
+                "SELECT episode_id, final_emotion, outcome, finished FROM episodes WHERE status = 'done'")}
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return {}
+        raise
 
 
 def test_kill_9_during_a_round_then_resume_finishes_it_without_redoing_simulations(tmp_path):

@@ -136,9 +136,15 @@ asyncio.run(arun_simulation(make_spec(concurrency=2), {out!r}, models=fake_model
 
 
 def _finished(db_path: Path) -> dict[str, tuple]:
-    with sqlite3.connect(db_path) as db:
-        return {r[0]: r[1:] for r in db.execute(
-            "SELECT episode_id, final_emotion, outcome, finished FROM episodes WHERE status = 'done'")}
+    # polled while the run starts: the file can exist a moment before its tables do
+    try:
+        with sqlite3.connect(db_path) as db:
+            return {r[0]: r[1:] for r in db.execute(
+                "SELECT episode_id, final_emotion, outcome, finished FROM episodes WHERE status = 'done'")}
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return {}
+        raise
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
