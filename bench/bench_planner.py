@@ -1,6 +1,6 @@
 """Strategy planning on ESConv: escgraph's trained planner against baselines, all measured in the same run.
 
-Trains the planner on the train split (timed: embedding + fit + bias offsets), then reports Q (macro-F1), B
+Trains the planner on the train split (timed: features, fit, out-of-fold bias offsets), then reports Q (macro-F1), B
 (preference bias) and accuracy on the validation split for: the trained planner (raw and debiased), random by the
 training prior, always the most frequent strategy, repeat the previous strategy, and the zero-shot embedded LLM
 (the strategy counselor on SmolLM2-135M; on a fixed random subsample of --llm-cases cases, because it takes about
@@ -53,12 +53,12 @@ def main() -> None:
         seconds = time.perf_counter() - t
         planner = TrainedPlanner(tmp)
         pred = predict(planner, valid)
-        raw = [max(STRATEGIES, key=lambda s, d=d: d[s]) for d in _raw(planner, valid)]
+        raw = predict_raw(planner, valid)
     rng = random.Random(args.seed)
     prior = Counter(c["gold"] for c in train)
     labels, weights = zip(*sorted(prior.items()))
     print(f"train: {len(train)} cases; validation: {len(valid)} cases; training took {seconds:.0f} s "
-          f"({manifest['training']['embedding_seconds']:.0f} s embedding)")
+          f"on {manifest['training']['dialogues']} dialogues")
     print(f"{'planner':<42}{'n':>6}{'Q':>8}{'B':>8}{'acc%':>8}")
     print(row("escgraph trained planner (debiased)", gold, pred))
     print(row("escgraph trained planner (no bias offsets)", gold, raw))
@@ -81,13 +81,8 @@ def main() -> None:
         print(f"(zero-shot LLM: {took / len(sub):.2f} s per case)")
 
 
-def _raw(planner: TrainedPlanner, cases: list[dict]) -> list[dict[str, float]]:
-    import numpy as np
-
-    from escgraph.planner_train import _log_probs, case_features
-
-    z = _log_probs(case_features(cases, planner.space), planner.params)
-    return [dict(zip(STRATEGIES, row)) for row in np.exp(z)]
+def predict_raw(planner: TrainedPlanner, cases: list[dict]) -> list[str]:
+    return [max(d, key=d.get) for d in planner.distributions(cases, debiased=False)]
 
 
 if __name__ == "__main__":

@@ -52,31 +52,37 @@ class TrainedPlanner:
         if not manifest_path.is_file() or not weights_path.is_file():
             raise PlannerError(f"{self.folder} is not a strategy planner (needs manifest.json and planner.npz; "
                                f"train one with `escgraph planner train`)")
-        from escgraph.planner_train import PLANNER_FORMAT, FeatureSpace
+        from escgraph.planner_train import PLANNER_FORMAT, PLANNER_FORMAT_VERSION, FeatureSpace, PlannerModel
 
         try:
             self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise PlannerError(f"{manifest_path} is not valid JSON ({exc})") from None
         if self.manifest.get("format") != PLANNER_FORMAT or self.manifest.get("labels") != list(STRATEGIES):
-            raise PlannerError(f"{manifest_path} is not an escgraph strategy planner of this version")
+            raise PlannerError(f"{manifest_path} is not an escgraph strategy planner")
+        if self.manifest.get("format_version") != PLANNER_FORMAT_VERSION:
+            raise PlannerError(f"{self.folder} was trained by another escgraph version (planner format "
+                               f"{self.manifest.get('format_version')}, this one reads {PLANNER_FORMAT_VERSION}); "
+                               f"train it again with `escgraph planner train`")
         data = weights_path.read_bytes()
         if hashlib.sha256(data).hexdigest()[:16] != self.manifest.get("content_hash"):
             raise PlannerError(f"{weights_path} does not match its manifest (changed after training?)")
-        with np.load(weights_path, allow_pickle=False) as npz:  # numbers only: never unpickles anything
-            self.params = {k: npz[k] for k in ("mean", "scale", "weights", "bias", "offsets")}
-        self.space = FeatureSpace(self.manifest["features"]["emotions"], self.manifest["features"]["problems"])
+        space = FeatureSpace(self.manifest["features"]["emotions"], self.manifest["features"]["problems"])
+        try:
+            with np.load(weights_path, allow_pickle=False) as npz:  # arrays only: never unpickles anything
+                self.model = PlannerModel.from_arrays(npz, space)
+        except (KeyError, ValueError) as exc:
+            raise PlannerError(f"{weights_path} is incomplete or damaged ({exc})") from None
 
     @property
     def content_hash(self) -> str:
         return self.manifest["content_hash"]
 
-    def distributions(self, cases: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
-        from escgraph.planner_train import _log_probs, case_features
-
+    def distributions(self, cases: Sequence[dict[str, Any]], *, debiased: bool = True) -> list[dict[str, float]]:
+        """Each case's probability per strategy; ``debiased=False`` leaves out the preference offsets."""
         if not cases:
             return []
-        z = _log_probs(case_features(list(cases), self.space), self.params) + self.params["offsets"]
+        z = self.model.log_probs(list(cases), debiased=debiased)
         probs = np.exp(z - z.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         return [{s: round(float(p), 4) for s, p in zip(STRATEGIES, row)} for row in probs]

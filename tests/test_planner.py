@@ -17,7 +17,7 @@ from escgraph.cli._app import cli_app
 from escgraph.esconv import write_jsonl
 from escgraph.llm import FakeChatModel
 from escgraph.planner import PlannerError, TrainedPlanner, case_from_state, predict, resolve_planner
-from escgraph.planner_train import preference_offsets, train_planner
+from escgraph.planner_train import _q_b, preference_offsets, train_planner, tune_offsets
 from escgraph.strategy_metrics import strategy_report
 from escgraph.types import STRATEGIES
 
@@ -87,6 +87,54 @@ def test_offsets_flatten_a_skewed_predictor():
     offsets, _ = preference_offsets(logits, gold)
     after = strategy_report(gold, [STRATEGIES[i] for i in (logits + offsets).argmax(1)])
     assert before["B"] > 0.5 and after["B"] < before["B"] / 3 and after["Q"] >= before["Q"]
+
+
+def test_offset_search_raises_macro_f1_within_the_bias_cap():
+    rng = np.random.default_rng(1)
+    gold = [STRATEGIES[i] for i in rng.choice(8, 600, p=[.3, .05, .05, .1, .15, .15, .05, .15])]
+    logits = rng.normal(size=(600, 8))
+    logits[:, 0] += 1.5
+    for i, g in enumerate(gold):
+        logits[i, STRATEGIES.index(g)] += 1.2
+    flat, _ = preference_offsets(logits, gold)
+    flat_report = strategy_report(gold, [STRATEGIES[i] for i in (logits + flat).argmax(1)])
+    tuned, trace = tune_offsets(logits, gold, bias_cap=0.25)
+    report = strategy_report(gold, [STRATEGIES[i] for i in (logits + tuned).argmax(1)])
+    assert report["B"] <= max(0.25, flat_report["B"]) + 1e-9
+    assert report["Q"] >= flat_report["Q"] and trace[-1]["Q"] == pytest.approx(report["Q"], abs=1e-3)
+
+
+def test_fast_q_and_b_match_the_metrics_module():
+    rng = np.random.default_rng(2)
+    gold, pred = rng.integers(0, 8, 300), rng.integers(0, 8, 300)
+    pred[:5] = 3  # some agreement, some confusion
+    report = strategy_report([STRATEGIES[i] for i in gold], [STRATEGIES[i] for i in pred])
+    q, b = _q_b(gold, pred)
+    assert q == pytest.approx(report["Q"]) and b == pytest.approx(report["B"])
+
+
+def test_planner_of_another_format_version_is_refused_with_advice(trained, tmp_path):
+    out, _ = trained
+    copy = tmp_path / "old"
+    copy.mkdir()
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    (copy / "planner.npz").write_bytes((out / "planner.npz").read_bytes())
+    with pytest.raises(PlannerError, match="train it again"):
+        TrainedPlanner(copy)
+
+
+def test_saved_planner_holds_arrays_only_and_predicts_like_the_trained_one(trained):
+    out, _ = trained
+    with np.load(out / "planner.npz", allow_pickle=False) as npz:
+        assert all(npz[k].dtype != object for k in npz.files)
+        assert {"weights", "bias", "offsets", "terms_seeker_latest", "idf_seeker_latest"} <= set(npz.files)
+    planner = TrainedPlanner(out)
+    case = synthetic_cases(1, 9, "x")[0]
+    assert planner.distribution(case) == TrainedPlanner(out).distribution(case)
+    raw = planner.distributions([case], debiased=False)[0]
+    assert set(raw) == set(STRATEGIES) and abs(sum(raw.values()) - 1) < 1e-3
 
 
 def test_counselor_follows_the_planner_without_asking_the_llm(trained):

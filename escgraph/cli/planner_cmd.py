@@ -27,7 +27,7 @@ def _cases(path: Path) -> list[dict]:
 def train(esconv: Path = typer.Option(..., "--esconv", help="ESConv training file (either shape)."),
           valid: Path = typer.Option(None, "--valid", help="ESConv validation file: measured, never fitted."),
           out: Path = typer.Option(..., "--out", "-o", help="Planner folder to write."),
-          c: float = typer.Option(0.05, "--c", min=1e-6, help="Inverse regularisation strength."),
+          c: float = typer.Option(0.2, "--c", min=1e-6, help="Inverse regularisation strength."),
           seed: int = typer.Option(13, "--seed")) -> None:
     """Train the planner on CPU and save it (numbers only, no pickle) with a manifest of its validation scores."""
     from escgraph.esconv import ESConvError, load_esconv, to_cases
