@@ -60,3 +60,18 @@ def test_bad_input_gets_one_clear_line(tmp_path):
     assert clash.exit_code == 2 and "held-out" in clash.output
     unknown = evolve("--graph", "nope", "--out", str(tmp_path / "e"))
     assert unknown.exit_code == 2 and "unknown graph" in unknown.output
+
+
+def test_evolve_replay_reproduces_a_round_and_refuses_bad_input(tmp_path):
+    bank, out = tmp_path / "bank", tmp_path / "evo"
+    assert evolve("--bank", str(bank), "--n", "2", "--holdout-n", "0", "--out", str(out)).exit_code == 0
+    replay = runner.invoke(cli_app(), ["evolve-replay", str(out), "--round", "1"])
+    assert replay.exit_code == 0, replay.output
+    assert "replayed identically" in replay.output
+    assert json.loads((out / "replay-round-1" / "replay.json").read_text())["identical"] is True
+    again = runner.invoke(cli_app(), ["evolve-replay", str(out), "--round", "1"])
+    assert again.exit_code == 2 and "already holds a replay" in again.output
+    missing_round = runner.invoke(cli_app(), ["evolve-replay", str(out), "--round", "4", "--out", str(tmp_path / "r")])
+    assert missing_round.exit_code == 2 and "no round 4" in missing_round.output
+    nothing = runner.invoke(cli_app(), ["evolve-replay", str(tmp_path / "nope"), "--round", "1"])
+    assert nothing.exit_code == 2 and "holds no evolution" in nothing.output and "Traceback" not in nothing.output

@@ -194,3 +194,32 @@ def test_kill_9_during_a_round_then_resume_finishes_it_without_redoing_simulatio
     versions = SkillBank.open(tmp_path / "bank").versions()
     markers = [v.meta.get("evolution", {}).get("round") for v in versions if v.kind == "evolution"]
     assert markers == [1]  # round 1 committed exactly once
+
+
+def test_a_round_replays_identically_in_a_scratch_bank_and_bad_replays_are_refused(tmp_path):
+    from escgraph.skills_bank.evolution import replay_round
+
+    bank = make_bank(tmp_path / "bank")
+    state = run_evolution(bank, world.profiles(), simulator(), SkillAnalyst(world.analyst_model(), spec="fake"),
+                          out_dir=tmp_path / "evo", settings=settings(), reply_flagged=lambda text: False)
+    head = bank.head
+    assert state["rounds"][0]["committed"] == "v2"
+    result = replay_round(tmp_path / "evo", 1, simulator(), SkillAnalyst(world.analyst_model(), spec="fake"),
+                          replay_dir=tmp_path / "replay", reply_flagged=lambda text: False)
+    assert result["identical"], result["differences"]
+    assert result["replayed"]["proposals"][0][2] == "accepted"  # the amendment is found and accepted again
+    assert result["replayed"]["committed_content"] == result["recorded"]["committed_content"]
+    assert bank.head == head  # the evolving bank is never touched by a replay
+    assert json.loads((tmp_path / "replay" / "replay.json").read_text())["identical"] is True
+    with pytest.raises(EvolutionError, match="already holds a replay"):
+        replay_round(tmp_path / "evo", 1, simulator(), SkillAnalyst(world.analyst_model(), spec="fake"),
+                     replay_dir=tmp_path / "replay")
+    with pytest.raises(EvolutionError, match="no round 9"):
+        replay_round(tmp_path / "evo", 9, simulator(), SkillAnalyst(world.analyst_model(), spec="fake"),
+                     replay_dir=tmp_path / "r9")
+    with pytest.raises(EvolutionError, match="simulator differs.*max_turns"):
+        replay_round(tmp_path / "evo", 1, simulator(max_turns=2), SkillAnalyst(world.analyst_model(), spec="fake"),
+                     replay_dir=tmp_path / "r-other")
+    with pytest.raises(EvolutionError, match="analyst differs"):
+        replay_round(tmp_path / "evo", 1, simulator(), SkillAnalyst(world.analyst_model(), spec="other"),
+                     replay_dir=tmp_path / "r-other")

@@ -137,3 +137,53 @@ def _print_outcome(console, state: dict, out: Path) -> None:  # noqa: ANN001
                       f"{'n/a' if start is None else f'{start:.1f}'} → {held['final_version']} "
                       f"{'n/a' if final is None else f'{final:.1f}'}")
     console.print(f"report: {out / 'evolution.html'}\nlog: {out / 'evolution.json'}", soft_wrap=True)
+
+
+@app.command("evolve-replay")
+def evolve_replay(
+    evolution: Path = typer.Argument(..., help="Folder of a finished evolution (holds evolution.json)."),
+    round_number: int = typer.Option(..., "--round", "-r", min=1, help="The round to replay."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for the replay (default: EVOLUTION/replay-round-N)."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight per simulation."),
+) -> None:
+    """Replay one evolution round from its recorded bank version, profiles, settings, seeds and model specs, in a
+    scratch bank, and say whether it came out the same."""
+    from rich.console import Console
+
+    from escgraph.agents.critic import reply_safety_problem
+    from escgraph.agents.skill_analyst import SkillAnalyst
+    from escgraph.llm import ModelSpecError, load_chat_model
+    from escgraph.simulations.evolve_adapter import RunnerSimulator
+    from escgraph.simulations.spec import RunSpec
+    from escgraph.simulations.store import RunStoreError
+    from escgraph.skills_bank._bankfiles import SkillBankError
+    from escgraph.skills_bank.evolution import EvolutionError, load_state, recorded_profiles, replay_round
+
+    console = Console(stderr=True)
+    out = out or evolution / f"replay-round-{round_number}"
+    try:
+        state = load_state(evolution)
+        profiles = recorded_profiles(evolution)
+        template = RunSpec.model_validate({**state["config"]["simulator"], "profiles": profiles,
+                                           "concurrency": concurrency})
+        analyst_cfg = state["config"]["analyst"]
+        pinned = dict(analyst_cfg.get("settings") or {})
+        analyst = SkillAnalyst(load_chat_model(analyst_cfg["model"], base_url=template.base_url, **pinned),
+                               spec=analyst_cfg["model"], settings=pinned)
+        result = replay_round(evolution, round_number, RunnerSimulator(template), analyst, replay_dir=out,
+                              profiles=profiles,
+                              reply_flagged=lambda text: reply_safety_problem(text) is not None,
+                              log=lambda message: console.print(f"[bold]·[/bold] {message}", soft_wrap=True))
+    except (EvolutionError, RunStoreError, ModelSpecError, SkillBankError, ValueError, KeyError) as exc:
+        message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+        raise CLIError(f"cannot replay: {message}") from None
+    if result["identical"]:
+        console.print(f"round {round_number} replayed identically (base SAGE "
+                      f"{result['replayed']['base']['sage_score']}, {len(result['replayed']['proposals'])} "
+                      f"proposal(s), same verdicts and committed skills)")
+    else:
+        console.print(f"round {round_number} replayed with differences:")
+        for line in result["differences"]:
+            console.print(f"  - {line}", soft_wrap=True, markup=False)
+    console.print(f"replay: {out / 'replay.json'} · evolution: {out / 'evolution' / 'evolution.html'}",
+                  soft_wrap=True)

@@ -5,6 +5,7 @@
 - ``screen``: the quality-bar screen (blaming, minimising, diagnosing, unsafe advice, safety-gate conflicts);
 - ``verify``: accept a candidate bank only if re-simulation with the same seeds shows it helps and breaks nothing;
 - ``loop``: the resumable rounds, committing accepted edits as new bank versions with provenance;
+- ``replay``: replay one round from its recorded settings and compare;
 - ``report``: the HTML evolution report.
 """
 
@@ -26,6 +27,7 @@ from escgraph.skills_bank.evolution.loop import (
     load_state,
     run_evolution,
 )
+from escgraph.skills_bank.evolution.replay import compare_rounds, recorded_profiles, replay_round
 from escgraph.skills_bank.evolution.screen import ScreenHit, screen_text
 from escgraph.skills_bank.evolution.traces import Finding, TraceAnalysis, analyse_traces
 from escgraph.skills_bank.evolution.verify import Verification, VerifyPolicy, verify_candidate
@@ -47,6 +49,9 @@ __all__ = [
     "Verification",
     "VerifyPolicy",
     "analyse_traces",
+    "compare_rounds",
+    "recorded_profiles",
+    "replay_round",
     "apply_edit",
     "load_state",
     "run_evolution",

@@ -31,9 +31,10 @@ from escgraph.skills_bank.schema import Skill
 from escgraph.skills_bank.store import SkillBank
 
 __all__ = ["SimulationResult", "Simulator", "Analyst", "EvolutionSettings", "EvolutionError", "run_evolution",
-           "load_state", "STATE_FILE"]
+           "load_state", "STATE_FILE", "PROFILES_FILE"]
 
 STATE_FILE = "evolution.json"
+PROFILES_FILE = "profiles.json"  # the seekers themselves (the state only holds digests), for replays
 FORMAT = "escgraph-evolution"
 
 
@@ -163,6 +164,9 @@ class _Evolution:
                       "start_version": start, "config": config,
                       "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16],
                       "status": "running", "rounds": [], "tokens": {}, "holdout": None}
+        atomic_write(self.out / PROFILES_FILE, json.dumps(
+            {"profiles": [p.model_dump(mode="json") for p in self.profiles],
+             "holdout": [p.model_dump(mode="json") for p in self.holdout]}, indent=1, ensure_ascii=False) + "\n")
         self.save()
 
     # -- steps ------------------------------------------------------------------------------------------------
