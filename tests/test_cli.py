@@ -43,6 +43,14 @@ def test_piped_chat_json_one_reply_per_line(tmp_path):
     assert json.loads(again.stdout)["turn"] == 4  # the same conversation continues
 
 
+def test_piped_chat_stops_at_quit_like_the_interactive_one(tmp_path):
+    result = run(["chat", "--model", "fake", "--json", "--db", str(tmp_path / "c.sqlite")],
+                 input="hello there\n/quit\nnever sent\n")
+    assert result.exit_code == 0, result.output
+    replies = [line for line in result.output.splitlines() if line.startswith("{")]
+    assert len(replies) == 1
+
+
 def test_piped_chat_plain_prints_one_line_per_reply(tmp_path):
     result = run(["chat", "--model", "fake", "--db", str(tmp_path / "c.sqlite")], input="hello there\nbye now\n")
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 2

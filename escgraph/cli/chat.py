@@ -125,6 +125,8 @@ def _piped(session: ChatSession, as_json: bool) -> int:
             if as_json:
                 print(json.dumps({"reply": None, "error": message, "line": line_no}), flush=True)
             continue
+        if text.strip() in {"/quit", "/exit"}:  # as in the interactive chat: the transcript ends here
+            break
         result = session.send(text)
         print(json.dumps(result, ensure_ascii=False) if as_json else _one_line(result["reply"]), flush=True)
     return 1 if rejected else 0
