@@ -23,12 +23,12 @@ __all__ = ["build_kemi"]
 def build_kemi(*, models: Mapping[str, BaseChatModel] | None = None, checkpointer: Any = None, store: Any = None,
                safety: Any = None, locale: str | None = None, knowledge_graph: Any = None, k: int = 2,
                name: str = "kemi") -> Any:
-    """``knowledge_graph``: a :class:`~escgraph.memory.knowledge_graph.KnowledgeGraph` or a path to a saved one
-    (default: the run context's, else escgraph's authored graph)."""
-    if isinstance(knowledge_graph, str):
-        from escgraph.memory.knowledge_graph import KnowledgeGraph
+    """``knowledge_graph``: a :class:`~escgraph.memory.knowledge_graph.KnowledgeGraph`, a path to a saved one, or a
+    pinned ``path@hash`` (default: the run context's, else escgraph's authored graph)."""
+    if knowledge_graph is not None:
+        from escgraph.memory.knowledge_graph import resolve_knowledge_graph
 
-        knowledge_graph = KnowledgeGraph.load(knowledge_graph)
+        knowledge_graph = resolve_knowledge_graph(knowledge_graph)
     counselor = (models or {}).get("counselor")
     builder = StateGraph(ESCState, context_schema=ESCContext)
     builder.add_node("safety_gate", SafetyGate(detector=safety, locale=locale))

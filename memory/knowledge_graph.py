@@ -24,6 +24,7 @@ import networkx as nx
 import numpy as np
 
 __all__ = ["KnowledgeGraph", "KnowledgeGraphError", "LoadReport", "KnowledgeHit", "ResponseHit", "load_heal",
+           "pin_knowledge_graph", "resolve_knowledge_graph",
            "NODE_FILES", "EDGE_FILES", "default_knowledge_graph"]
 
 FORMAT = "escgraph-knowledge-graph"
@@ -302,6 +303,35 @@ class KnowledgeGraph:
             hits.append(KnowledgeHit(sid, self.text(sid), round(float(sims[i]), 4), ranked[:responses],
                                      [self.text(e) for e in sorted(expected)][:3], affective[:3]))
         return hits
+
+
+def _file_hash(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except FileNotFoundError:
+        raise KnowledgeGraphError(f"{path}: no such knowledge-graph file") from None
+
+
+def pin_knowledge_graph(path: str | Path) -> str:
+    """``"<absolute file>@<content hash>"``, checked to load: what a simulation records, so a changed graph file
+    fails on resume instead of silently mixing two graphs in one run."""
+    path = Path(path)
+    KnowledgeGraph.load(path)
+    return f"{path.resolve()}@{_file_hash(path)}"
+
+
+def resolve_knowledge_graph(spec: Any) -> Any:
+    """A graph object from a graph option: an object (returned as is), a file, or a pinned ``file@hash``."""
+    if spec is None or not isinstance(spec, (str, Path)):
+        return spec
+    text = str(spec)
+    file, _, expected = text.rpartition("@") if "@" in Path(text).name else (text, "", "")
+    if expected and _file_hash(Path(file)) != expected:
+        raise KnowledgeGraphError(f"knowledge graph {file} has content {_file_hash(Path(file))}, not {expected} "
+                                  f"(changed since the run started?)")
+    return KnowledgeGraph.load(file)
 
 
 def _vector_path(path: Path) -> Path:

@@ -113,3 +113,50 @@ def test_kg_cli_import_and_query(tmp_path):
     (partial / "edges" / "responses-feedback.txt").unlink()
     result = runner.invoke(cli_app(), ["kg", "import-heal", str(partial), "--out", str(tmp_path / "p.json")])
     assert result.exit_code == 0 and "edges/responses-feedback.txt" in result.output
+
+
+def test_chat_and_simulate_use_an_imported_graph_pinned_by_content(tmp_path):
+    from escgraph.simulations.store import load_run
+
+    runner = CliRunner()
+    kg = tmp_path / "kg.json"
+    assert runner.invoke(cli_app(), ["kg", "import-heal", str(FIXTURE), "--out", str(kg)]).exit_code == 0
+    chat = runner.invoke(cli_app(), ["chat", "--graph", "kemi", "--model", "fake", "--kg", str(kg), "--json",
+                                     "--db", str(tmp_path / "c.sqlite")], input="I failed my exam and I feel awful\n")
+    assert chat.exit_code == 0, chat.output
+    reply = json.loads(next(line for line in chat.stdout.splitlines() if line.startswith("{")))
+    assert reply["knowledge"] == ["t1"]  # the fixture's exam stressor, not the authored graph's cases
+    profiles = tmp_path / "p.yaml"
+    profiles.write_text("- id: exam\n  situation: I failed my exam and my parents are angry.\n"
+                        "  first_talk: I failed my exam.\n")
+    run_dir = tmp_path / "run"
+    sim = runner.invoke(cli_app(), ["simulate", "--graph", "kemi", "--model", "fake", "--kg", str(kg), "--profiles",
+                                    str(profiles), "--max-turns", "1", "--out", str(run_dir)])
+    assert sim.exit_code == 0, sim.output
+    run = load_run(run_dir)
+    assert run.config["graph_options"]["knowledge_graph"].startswith(str(kg.resolve()) + "@")
+    counselor = [t for t in run.episodes[0].turns if t.speaker == "counselor" and not t.extra.get("safety")]
+    assert counselor and "t1" in counselor[0].retrieved
+    # a graph file changed after the run started is refused on resume, by name
+    kg.write_text(kg.read_text().replace("exam", "exams"))
+    resumed = runner.invoke(cli_app(), ["simulate", "--graph", "kemi", "--model", "fake", "--kg", str(kg),
+                                        "--profiles", str(profiles), "--max-turns", "1", "--out", str(run_dir),
+                                        "--resume"])
+    assert resumed.exit_code == 2 and "graph_options" in resumed.output, resumed.output
+    wrong = runner.invoke(cli_app(), ["chat", "--graph", "sweetiechat", "--model", "fake", "--kg", str(kg)], input="hi\n")
+    assert wrong.exit_code == 2 and "does not use a knowledge graph" in wrong.output
+    missing = runner.invoke(cli_app(), ["chat", "--graph", "kemi", "--model", "fake", "--kg", str(tmp_path / "no.json")],
+                            input="hi\n")
+    assert missing.exit_code == 2 and "no such knowledge-graph file" in missing.output
+
+
+def test_a_pinned_graph_file_that_changed_is_refused(tmp_path):
+    from escgraph.memory.knowledge_graph import KnowledgeGraphError, pin_knowledge_graph, resolve_knowledge_graph
+
+    kg = tmp_path / "kg.json"
+    load_heal(FIXTURE)[0].save(kg)
+    pinned = pin_knowledge_graph(kg)
+    assert resolve_knowledge_graph(pinned).counts() == load_heal(FIXTURE)[0].counts()
+    kg.write_text(kg.read_text().replace("exam", "exams"))
+    with pytest.raises(KnowledgeGraphError, match="changed since the run started"):
+        resolve_knowledge_graph(pinned)

@@ -76,6 +76,31 @@ def planner_options(graph: str, planner: str | None, mode: str | None, *, pin: b
     return {"planner": value, **({"planner_mode": mode} if mode else {})}
 
 
+def kg_options(graph: str, kg: Path | None, *, pin: bool = False) -> dict[str, Any]:
+    """Graph options for ``--kg``: a saved knowledge graph (``escgraph kg import-heal``) for graphs that retrieve
+    from one; ``pin`` records the file's content hash (simulations)."""
+    if kg is None:
+        return {}
+    import inspect
+
+    from escgraph.graphs import UnknownGraphError, get_graph_info
+    from escgraph.memory.knowledge_graph import KnowledgeGraph, KnowledgeGraphError, pin_knowledge_graph
+
+    try:
+        params = inspect.signature(get_graph_info(graph).builder).parameters
+    except UnknownGraphError as exc:
+        raise CLIError(str(exc)) from None
+    if "knowledge_graph" not in params:
+        raise CLIError(f"graph {graph!r} does not use a knowledge graph (kemi does)")
+    try:
+        if pin:
+            return {"knowledge_graph": pin_knowledge_graph(kg)}
+        KnowledgeGraph.load(kg)
+    except KnowledgeGraphError as exc:
+        raise CLIError(str(exc)) from None
+    return {"knowledge_graph": str(kg)}
+
+
 class ChatSession:
     """One conversation thread on a compiled graph, with the run context carrying the models."""
 
@@ -100,6 +125,8 @@ class ChatSession:
             "reply": state.get("reply") or "",
             "strategy": state.get("strategy"),
             **({"planner": state["planner"]} if state.get("planner") else {}),
+            **({"knowledge": [r["id"] for r in state.get("retrieved") or [] if r.get("kind") == "knowledge"]}
+               if any(r.get("kind") == "knowledge" for r in state.get("retrieved") or []) else {}),
             "stage": state.get("stage"),
             "rationale": state.get("strategy_rationale"),
             "safety": {k: safety.get(k) for k in ("crisis", "category", "score")},
@@ -181,9 +208,12 @@ def chat(
                                                         "llm:<spec>, for graphs that choose a strategy."),
     planner_mode: str = typer.Option(None, "--planner-mode", help="'planner' (follow it) or 'hybrid' (the LLM may "
                                                                   "override it); default: the graph's."),
+    kg: Path = typer.Option(None, "--kg", help="Knowledge-graph file (escgraph kg import-heal) for graphs that "
+                                               "retrieve cases (kemi); default: the authored graph."),
 ) -> None:
     """Talk to a counselor graph. Reads one message per line when stdin is not a terminal."""
-    compiled = _build(graph, db, seeker, memory_db, planner_options(graph, planner, planner_mode))
+    compiled = _build(graph, db, seeker, memory_db,
+                      {**planner_options(graph, planner, planner_mode), **kg_options(graph, kg)})
     session = ChatSession(compiled, _load_model(model, base_url), thread or uuid.uuid4().hex[:12], locale, seeker)
     if sys.stdin.isatty():
         _interactive(session, graph, as_json)

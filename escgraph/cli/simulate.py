@@ -81,9 +81,11 @@ def simulate(
     planner: str = typer.Option(None, "--planner", help="Strategy planner folder (or llm:<spec>) for graphs that "
                                                         "choose a strategy; its content hash is part of the run."),
     planner_mode: str = typer.Option(None, "--planner-mode", help="'planner' or 'hybrid' (default: the graph's)."),
+    kg: Path = typer.Option(None, "--kg", help="Knowledge-graph file (escgraph kg import-heal) for graphs that "
+                                               "retrieve cases (kemi); pinned by content hash."),
 ) -> None:
     """Run SAGE self-play: simulated seekers (who judge every reply) against a graph; write a report."""
-    from escgraph.cli.chat import planner_options
+    from escgraph.cli.chat import kg_options, planner_options
     from pydantic import ValidationError
     from rich.console import Console
 
@@ -108,7 +110,8 @@ def simulate(
                                                          "judge": judge_model or seeker_model},
                        trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor,
                        bank_version=pinned, bank_path=str(bank) if bank else None,
-                       graph_options=planner_options(graph, planner, planner_mode, pin=True))
+                       graph_options={**planner_options(graph, planner, planner_mode, pin=True),
+                                      **kg_options(graph, kg, pin=True)})
     except (UnknownGraphError, ProfileError, ValueError) as exc:
         message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise CLIError(message) from None
