@@ -48,6 +48,18 @@ def _build(graph: str, db: Path | None, seeker: str | None = None, memory_db: Pa
         raise CLIError(str(exc)) from None
 
 
+def _graph_takes(graph: str, option: str) -> bool:
+    """Whether the registered graph's builder accepts ``option`` (so a CLI flag it would ignore is an error)."""
+    import inspect
+
+    from escgraph.graphs import UnknownGraphError, get_graph_info
+
+    try:
+        return option in inspect.signature(get_graph_info(graph).builder).parameters
+    except UnknownGraphError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def planner_options(graph: str, planner: str | None, mode: str | None, *, pin: bool = False) -> dict[str, Any]:
     """Graph options for ``--planner``: checked here so a bad folder or a graph without a strategy choice is one
     clear error; ``pin`` records the planner's content hash (simulations)."""
@@ -55,16 +67,9 @@ def planner_options(graph: str, planner: str | None, mode: str | None, *, pin: b
         if mode is not None:
             raise CLIError("--planner-mode needs --planner")
         return {}
-    import inspect
-
-    from escgraph.graphs import UnknownGraphError, get_graph_info
     from escgraph.planner import PlannerError, pin_planner, resolve_planner
 
-    try:
-        params = inspect.signature(get_graph_info(graph).builder).parameters
-    except UnknownGraphError as exc:
-        raise CLIError(str(exc)) from None
-    if "planner" not in params:
+    if not _graph_takes(graph, "planner"):
         raise CLIError(f"graph {graph!r} does not take a strategy planner (sweetiechat and skilled do)")
     if mode is not None and mode not in ("planner", "hybrid"):
         raise CLIError(f"--planner-mode must be 'planner' or 'hybrid', not {mode!r}")
@@ -81,24 +86,14 @@ def kg_options(graph: str, kg: Path | None, *, pin: bool = False) -> dict[str, A
     from one; ``pin`` records the file's content hash (simulations)."""
     if kg is None:
         return {}
-    import inspect
-
-    from escgraph.graphs import UnknownGraphError, get_graph_info
     from escgraph.memory.knowledge_graph import KnowledgeGraph, KnowledgeGraphError, pin_knowledge_graph
 
-    try:
-        params = inspect.signature(get_graph_info(graph).builder).parameters
-    except UnknownGraphError as exc:
-        raise CLIError(str(exc)) from None
-    if "knowledge_graph" not in params:
+    if not _graph_takes(graph, "knowledge_graph"):
         raise CLIError(f"graph {graph!r} does not use a knowledge graph (kemi does)")
-    try:
-        if pin:
-            return {"knowledge_graph": pin_knowledge_graph(kg)}
-        KnowledgeGraph.load(kg)
+    try:  # a simulation records the pinned path (its spec is saved); chat takes the loaded graph
+        return {"knowledge_graph": pin_knowledge_graph(kg) if pin else KnowledgeGraph.load(kg)}
     except KnowledgeGraphError as exc:
         raise CLIError(str(exc)) from None
-    return {"knowledge_graph": str(kg)}
 
 
 class ChatSession:
