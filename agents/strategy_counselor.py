@@ -156,7 +156,7 @@ class StrategyCounselor(AgentNode):
 
         ranked = top_strategies(distribution, 3)
         strategy = ranked[0][0]
-        stage = _STAGE_OF.get(strategy, "comforting")
+        stage = STAGE_OF_STRATEGY.get(strategy, "comforting")
         decision = StrategyDecision(strategy=strategy, stage=stage,
                                     rationale=f"trained planner: {', '.join(f'{s} {p:.0%}' for s, p in ranked)}",
                                     repeat_reason="the trained planner ranks it first")
@@ -189,7 +189,8 @@ class StrategyCounselor(AgentNode):
         return self._with_planner(state, self.complete(state, decision), distribution, decision.strategy)
 
 
-_STAGE_OF = {"Question": "exploration", "Restatement or Paraphrasing": "exploration",
-             "Reflection of feelings": "comforting", "Self-disclosure": "comforting",
-             "Affirmation and Reassurance": "comforting", "Providing Suggestions": "action", "Information": "action",
-             "Others": "comforting"}
+STAGE_OF_STRATEGY = {  # the ESConv stage a strategy usually belongs to
+    "Question": "exploration", "Restatement or Paraphrasing": "exploration", "Reflection of feelings": "comforting",
+    "Self-disclosure": "comforting", "Affirmation and Reassurance": "comforting", "Providing Suggestions": "action",
+    "Information": "action", "Others": "comforting",
+}

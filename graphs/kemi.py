@@ -22,9 +22,12 @@ __all__ = ["build_kemi"]
                         "initiative (ask, suggest, inform) or reflect (KEMI).")
 def build_kemi(*, models: Mapping[str, BaseChatModel] | None = None, checkpointer: Any = None, store: Any = None,
                safety: Any = None, locale: str | None = None, knowledge_graph: Any = None, k: int = 2,
-               name: str = "kemi") -> Any:
+               planner: Any = None, planner_mode: str = "planner", name: str = "kemi") -> Any:
     """``knowledge_graph``: a :class:`~escgraph.memory.knowledge_graph.KnowledgeGraph`, a path to a saved one, or a
-    pinned ``path@hash`` (default: the run context's, else escgraph's authored graph)."""
+    pinned ``path@hash`` (default: the run context's, else escgraph's authored graph). ``planner``: an external
+    strategy planner for the initiative decision (see :class:`~escgraph.agents.initiative.InitiativeDecider`)."""
+    from escgraph.planner import resolve_planner
+
     if knowledge_graph is not None:
         from escgraph.memory.knowledge_graph import resolve_knowledge_graph
 
@@ -33,7 +36,8 @@ def build_kemi(*, models: Mapping[str, BaseChatModel] | None = None, checkpointe
     builder = StateGraph(ESCState, context_schema=ESCContext)
     builder.add_node("safety_gate", SafetyGate(detector=safety, locale=locale))
     builder.add_node("knowledge_retriever", KnowledgeRetrieverNode(knowledge_graph, k=k))
-    builder.add_node("initiative", InitiativeDecider(counselor))
+    builder.add_node("initiative", InitiativeDecider(counselor, planner=resolve_planner(planner),
+                                                     planner_mode=planner_mode))
     builder.add_node("supporter", Supporter(counselor))
     builder.add_edge(START, "safety_gate")
     builder.add_conditional_edges("safety_gate", route_after_safety, {"crisis": END, "continue": "knowledge_retriever"})

@@ -156,6 +156,44 @@ def test_hybrid_lets_the_llm_override_with_a_reason(trained):
     assert update["planner"]["top"] == "Others" and update["planner"]["llm_choice"] == "Reflection of feelings"
 
 
+def test_kemi_initiative_follows_the_planner_within_its_bounds(trained):
+    from escgraph.agents.initiative import InitiativeDecider
+
+    llm = FakeChatModel()
+    decider = InitiativeDecider(llm, planner=TrainedPlanner(trained[0]))
+    update = decider({"messages": [HumanMessage("thanks, that was helpful, bye")]})
+    assert update["strategy"] == "Others" and update["plan"]["initiative"] == "reflect"
+    assert update["planner"]["followed"] and not llm.calls
+    # the planner wants a suggestion on the seeker's first turn: too early, so the decider asks instead
+    early = decider({"messages": [HumanMessage("what should I do about it")]})
+    assert early["planner"]["top"] == "Providing Suggestions" and early["planner"]["followed"] is False
+    assert early["strategy"] == "Question" and early["plan"]["initiative"] == "ask"
+
+
+def test_kemi_hybrid_shows_the_model_the_planner_ranking(trained):
+    from escgraph.agents.initiative import InitiativeDecider
+
+    llm = FakeChatModel(responses=[{"move": "reflect", "strategy": "Reflection of feelings", "stage": "comforting",
+                                    "rationale": "they sound hurt"}])
+    decider = InitiativeDecider(llm, planner=TrainedPlanner(trained[0]), planner_mode="hybrid")
+    update = decider({"messages": [HumanMessage("thanks, that was helpful, bye")]})
+    assert "A trained strategy planner suggests: Others" in llm.calls[0][0][-1].text
+    assert update["strategy"] == "Reflection of feelings" and update["planner"]["llm_choice"] == "Reflection of feelings"
+    assert update["planner"]["followed"] is False
+
+
+def test_kemi_graph_takes_a_planner_from_the_cli(trained, tmp_path):
+    result = CliRunner().invoke(cli_app(), ["simulate", "--model", "fake", "--graph", "kemi", "--planner",
+                                            str(trained[0]), "--n", "1", "--max-turns", "2",
+                                            "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    from escgraph.simulations.store import load_run
+
+    turns = [t for t in load_run(tmp_path / "run").episodes[0].turns
+             if t.speaker == "counselor" and not t.extra.get("safety")]
+    assert turns and all(set(t.extra["planner"]["distribution"]) == set(STRATEGIES) for t in turns)
+
+
 def test_case_from_state_keeps_roles_and_strategies():
     from langchain_core.messages import AIMessage
 
@@ -200,6 +238,6 @@ def test_simulation_with_a_planner_records_its_distribution(trained, tmp_path):
     turns = [t for t in run.episodes[0].turns if t.speaker == "counselor" and not t.extra.get("safety")]
     assert turns and all(set(t.extra["planner"]["distribution"]) == set(STRATEGIES) for t in turns)
     assert run.config["graph_options"]["planner"].endswith("@" + TrainedPlanner(trained[0]).content_hash)
-    other = CliRunner().invoke(cli_app(), ["simulate", "--model", "fake", "--graph", "kemi", "--planner",
+    other = CliRunner().invoke(cli_app(), ["simulate", "--model", "fake", "--graph", "madp", "--planner",
                                            str(trained[0]), "--out", str(tmp_path / "k")])
     assert other.exit_code == 2 and "does not take a strategy planner" in other.output

@@ -70,7 +70,7 @@ def planner_options(graph: str, planner: str | None, mode: str | None, *, pin: b
     from escgraph.planner import PlannerError, pin_planner, resolve_planner
 
     if not _graph_takes(graph, "planner"):
-        raise CLIError(f"graph {graph!r} does not take a strategy planner (sweetiechat and skilled do)")
+        raise CLIError(f"graph {graph!r} does not take a strategy planner (sweetiechat, skilled and kemi do)")
     if mode is not None and mode not in ("planner", "hybrid"):
         raise CLIError(f"--planner-mode must be 'planner' or 'hybrid', not {mode!r}")
     try:
