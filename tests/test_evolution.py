@@ -223,3 +223,7 @@ def test_a_round_replays_identically_in_a_scratch_bank_and_bad_replays_are_refus
     with pytest.raises(EvolutionError, match="analyst differs"):
         replay_round(tmp_path / "evo", 1, simulator(), SkillAnalyst(world.analyst_model(), spec="other"),
                      replay_dir=tmp_path / "r-other")
+    (tmp_path / "evo" / "profiles.json").unlink()  # an evolution from before profiles were saved with it
+    with pytest.raises(EvolutionError, match="profiles="):
+        replay_round(tmp_path / "evo", 1, simulator(), SkillAnalyst(world.analyst_model(), spec="fake"),
+                     replay_dir=tmp_path / "r-old")

@@ -42,8 +42,9 @@ def recorded_profiles(out_dir: str | Path) -> list[SeekerProfile]:
         saved = json.loads(path.read_text(encoding="utf-8"))
         profiles = [SeekerProfile.model_validate(p) for p in saved["profiles"]]
     except FileNotFoundError:
-        raise EvolutionError(f"{out_dir} has no {PROFILES_FILE} (written by newer escgraph versions); pass the "
-                             f"evolution's profiles explicitly") from None
+        raise EvolutionError(f"{out_dir} has no {PROFILES_FILE} (evolutions started by older escgraph versions lack "
+                             f"it); replay from Python with replay_round(..., profiles=the evolution's profiles)") \
+            from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EvolutionError(f"{path} is unreadable: {exc}") from None
     if _profiles_digest(profiles) != state["config"]["profiles"]:
