@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -157,7 +158,9 @@ def resolve_planner(spec: Any) -> Any:
     text = str(spec)
     if text.startswith("llm:"):
         return load_planner(text)
-    folder, _, expected = text.rpartition("@") if "@" in Path(text).name else (text, "", "")
+    folder, _, expected = text.rpartition("@")
+    if not re.fullmatch(r"[0-9a-f]{16}", expected):  # not pinned ("@" may also be part of a folder name)
+        folder, expected = text, ""
     planner = TrainedPlanner(folder)
     if expected and planner.content_hash != expected:
         raise PlannerError(f"planner {folder} has content {planner.content_hash}, not {expected} (retrained?)")

@@ -327,7 +327,9 @@ def resolve_knowledge_graph(spec: Any) -> Any:
     if spec is None or not isinstance(spec, (str, Path)):
         return spec
     text = str(spec)
-    file, _, expected = text.rpartition("@") if "@" in Path(text).name else (text, "", "")
+    file, _, expected = text.rpartition("@")
+    if not re.fullmatch(r"[0-9a-f]{16}", expected):  # not pinned ("@" may also be part of a file name)
+        file, expected = text, ""
     if expected and _file_hash(Path(file)) != expected:
         raise KnowledgeGraphError(f"knowledge graph {file} has content {_file_hash(Path(file))}, not {expected} "
                                   f"(changed since the run started?)")

@@ -160,3 +160,12 @@ def test_a_pinned_graph_file_that_changed_is_refused(tmp_path):
     kg.write_text(kg.read_text().replace("exam", "exams"))
     with pytest.raises(KnowledgeGraphError, match="changed since the run started"):
         resolve_knowledge_graph(pinned)
+
+
+def test_an_at_sign_in_a_file_name_is_not_taken_for_a_pin(tmp_path):
+    from escgraph.memory.knowledge_graph import pin_knowledge_graph, resolve_knowledge_graph
+
+    kg = tmp_path / "heal@2024.json"
+    load_heal(FIXTURE)[0].save(kg)
+    assert resolve_knowledge_graph(str(kg)).counts() == load_heal(FIXTURE)[0].counts()
+    assert resolve_knowledge_graph(pin_knowledge_graph(kg)).counts() == load_heal(FIXTURE)[0].counts()

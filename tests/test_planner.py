@@ -76,6 +76,15 @@ def test_a_changed_planner_is_refused(trained, tmp_path):
         resolve_planner(f"{out}@0000000000000000")
 
 
+def test_an_at_sign_in_a_folder_name_is_not_taken_for_a_pin(trained, tmp_path):
+    import shutil
+
+    folder = tmp_path / "planner@v2"
+    shutil.copytree(trained[0], folder)
+    assert isinstance(resolve_planner(str(folder)), TrainedPlanner)
+    assert isinstance(resolve_planner(f"{folder}@{TrainedPlanner(folder).content_hash}"), TrainedPlanner)
+
+
 def test_offsets_flatten_a_skewed_predictor():
     rng = np.random.default_rng(0)
     gold = [STRATEGIES[i] for i in rng.integers(0, 8, 400)]
