@@ -94,3 +94,20 @@ class SeededFake(FakeChatModel):
 def fake_models(**options: Any) -> dict[str, SeededFake]:
     model = SeededFake(**options)
     return {"counselor": model, "seeker": model, "judge": model}
+
+
+def finished_episodes(db_path) -> dict[str, tuple]:  # noqa: ANN001
+    """Rows of the episodes a run database marks done (for kill -9 tests that poll it while the run starts)."""
+    import sqlite3
+    from pathlib import Path
+
+    if not Path(db_path).exists():
+        return {}
+    try:  # the file can exist a moment before its tables do
+        with sqlite3.connect(db_path) as db:
+            return {r[0]: r[1:] for r in db.execute(
+                "SELECT episode_id, final_emotion, outcome, finished FROM episodes WHERE status = 'done'")}
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return {}
+        raise

@@ -17,6 +17,7 @@ from escgraph.skills_bank.store import SkillBank
 
 sys.path.insert(0, str(Path(__file__).parent))
 import evolve_fakes as world  # noqa: E402
+from sim_fakes import finished_episodes  # noqa: E402
 
 
 def make_bank(path: Path) -> SkillBank:
@@ -143,21 +144,6 @@ run_evolution(SkillBank.open({bank!r}), world.profiles(), RunnerSimulator(templa
 """
 
 
-def _done_rows(db_path: Path) -> dict[str, tuple]:
-    import sqlite3
-
-    if not db_path.exists():
-        return {}
-    try:  # polled while the run starts: the file can exist a moment before its tables do
-        with sqlite3.connect(db_path) as db:
-            return {r[0]: r[1:] for r in db.execute(
-                "SELECT episode_id, final_emotion, outcome, finished FROM episodes WHERE status = 'done'")}
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return {}
-        raise
-
-
 def test_kill_9_during_a_round_then_resume_finishes_it_without_redoing_simulations(tmp_path):
     import os
     import signal
@@ -176,18 +162,18 @@ def test_kill_9_during_a_round_then_resume_finishes_it_without_redoing_simulatio
     proc = subprocess.Popen(script(False, 0.02), env=env)
     verify_db = out / "round-1" / "verify" / "r1-p1" / "run.sqlite"
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(_done_rows(verify_db)) < 1:
+    while time.monotonic() < deadline and len(finished_episodes(verify_db)) < 1:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    base_before = _done_rows(out / "round-1" / "base" / "run.sqlite")
-    verify_before = _done_rows(verify_db)
+    base_before = finished_episodes(out / "round-1" / "base" / "run.sqlite")
+    verify_before = finished_episodes(verify_db)
     assert len(base_before) == 5 and 1 <= len(verify_before) < 4, "the kill must land inside verification"
 
     resumed = subprocess.run(script(True, 0.0), env=env, timeout=300)
     assert resumed.returncode == 0
-    assert _done_rows(out / "round-1" / "base" / "run.sqlite") == base_before  # not re-simulated
-    verify_after = _done_rows(verify_db)
+    assert finished_episodes(out / "round-1" / "base" / "run.sqlite") == base_before  # not re-simulated
+    verify_after = finished_episodes(verify_db)
     assert {k: verify_after[k] for k in verify_before} == verify_before and len(verify_after) == 4
     state = json.loads((out / "evolution.json").read_text())
     assert state["rounds"][0]["committed"] == "v2" and state["rounds"][0]["done"]

@@ -19,7 +19,7 @@ from escgraph.simulations.spec import RunSpec, episode_seed
 from escgraph.simulations.store import ConfigChangedError, RunStoreError, load_run
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sim_fakes import fake_models  # noqa: E402
+from sim_fakes import fake_models, finished_episodes  # noqa: E402
 
 PROFILES = [
     SeekerProfile(id=f"p{i}", situation=f"situation number {i}: my manager keeps criticising me in meetings",
@@ -135,18 +135,6 @@ asyncio.run(arun_simulation(make_spec(concurrency=2), {out!r}, models=fake_model
 """
 
 
-def _finished(db_path: Path) -> dict[str, tuple]:
-    # polled while the run starts: the file can exist a moment before its tables do
-    try:
-        with sqlite3.connect(db_path) as db:
-            return {r[0]: r[1:] for r in db.execute(
-                "SELECT episode_id, final_emotion, outcome, finished FROM episodes WHERE status = 'done'")}
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return {}
-        raise
-
-
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     tests = str(Path(__file__).parent)
     out = tmp_path / "killed"
@@ -156,18 +144,18 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path):
     db_path = out / "run.sqlite"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if db_path.exists() and len(_finished(db_path)) >= 3:
+        if len(finished_episodes(db_path)) >= 3:
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = _finished(db_path)
+    before = finished_episodes(db_path)
     assert 3 <= len(before) < 12, "the kill must land mid-run"
 
     resumed = subprocess.run([sys.executable, "-c", _KILL_SCRIPT.format(tests=tests, out=str(out), resume=True)],
                              env=env, timeout=300)
     assert resumed.returncode == 0
-    after = _finished(db_path)
+    after = finished_episodes(db_path)
     assert {k: after[k] for k in before} == before  # finished episodes untouched (same row, same timestamp)
 
     reference = tmp_path / "reference"
