@@ -7,13 +7,17 @@ training prior, always the most frequent strategy, repeat the previous strategy,
 a second per case). ESConv is read from the user's copy: pass --train/--valid, or the bench looks for
 ``../shared/data/esconv`` beside the repository and skips with a message when it is absent.
 
-    python bench/bench_planner.py [--train FILE --valid FILE] [--llm-cases 200] [--seed 13]
+    python bench/bench_planner.py [--train FILE --valid FILE] [--llm-cases 200] [--seed 13] [--seeds 1]
+
+With ``--seeds N`` the planner is also trained with N-1 further seeds (each a different assignment of dialogues to
+the folds that fit the bias offsets) and the spread of its validation scores is printed: one run is one draw.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +42,7 @@ def main() -> None:
     parser.add_argument("--valid", type=Path)
     parser.add_argument("--llm-cases", type=int, default=200)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds to measure the spread over")
     args = parser.parse_args()
     default = Path(__file__).resolve().parents[2] / "shared" / "data" / "esconv"
     train_path, valid_path = args.train or default / "train.jsonl", args.valid or default / "valid.jsonl"
@@ -49,7 +54,7 @@ def main() -> None:
     gold = [c["gold"] for c in valid]
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        manifest = train_planner(train, tmp)
+        manifest = train_planner(train, tmp, seed=args.seed)
         seconds = time.perf_counter() - t
         planner = TrainedPlanner(tmp)
         pred = predict(planner, valid)
@@ -67,6 +72,8 @@ def main() -> None:
     print(row("repeat the previous strategy", gold, [
         next((t["strategy"] for t in reversed(c["context"]) if t.get("strategy")), prior.most_common(1)[0][0])
         for c in valid]))
+    if args.seeds > 1:
+        spread(train, valid, gold, [args.seed + k for k in range(args.seeds)], first=evaluate(gold, pred))
     if args.llm_cases:
         from escgraph.llm import load_chat_model
 
@@ -79,6 +86,18 @@ def main() -> None:
         print(row(f"zero-shot embedded LLM ({len(sub)}-case sample)", sub_gold, llm))
         print(row("escgraph trained planner, same sample", sub_gold, [pred[i] for i in sample]))
         print(f"(zero-shot LLM: {took / len(sub):.2f} s per case)")
+
+
+def spread(train: list[dict], valid: list[dict], gold: list[str], seeds: list[int], first: dict) -> None:
+    scores = [first]
+    for seed in seeds[1:]:
+        with tempfile.TemporaryDirectory() as tmp:
+            train_planner(train, tmp, seed=seed)
+            scores.append(evaluate(gold, predict(TrainedPlanner(tmp), valid)))
+    for key in ("Q", "B", "accuracy"):
+        values, d = [s[key] for s in scores], 3 if key == "B" else 2
+        print(f"debiased {key} over seeds {seeds}: mean {statistics.mean(values):.{d}f}, "
+              f"sd {statistics.stdev(values):.{d}f}, range {min(values):.{d}f}-{max(values):.{d}f}")
 
 
 def predict_raw(planner: TrainedPlanner, cases: list[dict]) -> list[str]:

@@ -232,6 +232,17 @@ def test_planner_cli_predict_and_eval(trained, tmp_path):
     short = runner.invoke(cli_app(), ["planner", "eval", "--cases", str(tmp_path / "cases.jsonl"),
                                       "--pred", str(tmp_path / "short.jsonl")])
     assert short.exit_code == 2 and "no prediction for 29 case(s)" in short.output
+    lines = (tmp_path / "pred.jsonl").read_text().splitlines()
+    (tmp_path / "twice.jsonl").write_text("\n".join(lines + [lines[3]]) + "\n")
+    twice = runner.invoke(cli_app(), ["planner", "eval", "--cases", str(tmp_path / "cases.jsonl"),
+                                      "--pred", str(tmp_path / "twice.jsonl")])
+    assert twice.exit_code == 2 and "line 31: a second prediction for case 'cli:" in twice.output
+    assert "(first on line 4)" in twice.output
+    (tmp_path / "extra.jsonl").write_text("\n".join(lines + [json.dumps({"id": "elsewhere:1:1", "pred": "Others"})]))
+    extra = runner.invoke(cli_app(), ["planner", "eval", "--cases", str(tmp_path / "cases.jsonl"),
+                                      "--pred", str(tmp_path / "extra.jsonl"), "--json"])
+    assert extra.exit_code == 0 and "1 prediction(s) for ids not in cases.jsonl were ignored" in extra.stderr
+    assert json.loads(extra.stdout)["n"] == 30
     bad = runner.invoke(cli_app(), ["planner", "predict", "--planner", str(tmp_path), "--cases",
                                     str(tmp_path / "cases.jsonl"), "--out", str(tmp_path / "x.jsonl")])
     assert bad.exit_code == 2 and "not a strategy planner" in bad.output

@@ -80,17 +80,22 @@ def eval_cmd(cases: Path = typer.Option(..., "--cases", help="Cases with gold st
     from escgraph.types import STRATEGIES
 
     gold = {c["id"]: c.get("gold") for c in _cases(cases)}
+    if not pred.is_file():
+        raise CLIError(f"{pred}: no such file")
     predicted: dict[str, str] = {}
-    for n, line in enumerate(pred.read_text(encoding="utf-8").splitlines() if pred.is_file() else [], 1):
+    line_of: dict[str, int] = {}
+    for n, line in enumerate(pred.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            predicted[str(row["id"])] = row["pred"]
+            case_id, predicted_strategy = str(row["id"]), row["pred"]
         except (ValueError, KeyError, TypeError):
             raise CLIError(f"{pred}: line {n}: expected {{\"id\": ..., \"pred\": ...}}") from None
-    if not pred.is_file():
-        raise CLIError(f"{pred}: no such file")
+        if case_id in line_of:  # which of two answers counts is not ours to guess
+            raise CLIError(f"{pred}: line {n}: a second prediction for case {case_id!r} (first on line "
+                           f"{line_of[case_id]}); give one prediction per case id")
+        predicted[case_id], line_of[case_id] = predicted_strategy, n
     if bad := sorted({p for p in predicted.values() if p not in STRATEGIES}):
         raise CLIError(f"{pred}: unknown strategies {bad[:3]}; predictions must be one of the eight")
     if missing := [i for i in gold if gold[i] in STRATEGIES and str(i) not in predicted]:
@@ -98,6 +103,10 @@ def eval_cmd(cases: Path = typer.Option(..., "--cases", help="Cases with gold st
     ids = [i for i in gold if gold[i] in STRATEGIES]
     if not ids:
         raise CLIError(f"{cases}: no case has a gold strategy")
+    known = {str(i) for i in gold}
+    if extra := [i for i in predicted if i not in known]:
+        typer.echo(f"note: {len(extra)} prediction(s) for ids not in {cases.name} were ignored, e.g. {extra[0]!r}",
+                   err=True)
     g, p = [gold[i] for i in ids], [predicted[str(i)] for i in ids]
     result = evaluate(g, p)
     plot = plot or pred.with_suffix(".confusion.svg")
