@@ -238,6 +238,10 @@ def test_planner_cli_predict_and_eval(trained, tmp_path):
                                       "--pred", str(tmp_path / "twice.jsonl")])
     assert twice.exit_code == 2 and "line 31: a second prediction for case 'cli:" in twice.output
     assert "(first on line 4)" in twice.output
+    (tmp_path / "list.jsonl").write_text(json.dumps({"id": "cli:0:1", "pred": ["Question"]}) + "\n")
+    listed = runner.invoke(cli_app(), ["planner", "eval", "--cases", str(tmp_path / "cases.jsonl"),
+                                       "--pred", str(tmp_path / "list.jsonl")])
+    assert listed.exit_code == 2 and 'line 1: "pred" must be one strategy name' in listed.output
     (tmp_path / "extra.jsonl").write_text("\n".join(lines + [json.dumps({"id": "elsewhere:1:1", "pred": "Others"})]))
     extra = runner.invoke(cli_app(), ["planner", "eval", "--cases", str(tmp_path / "cases.jsonl"),
                                       "--pred", str(tmp_path / "extra.jsonl"), "--json"])

@@ -92,6 +92,8 @@ def eval_cmd(cases: Path = typer.Option(..., "--cases", help="Cases with gold st
             case_id, predicted_strategy = str(row["id"]), row["pred"]
         except (ValueError, KeyError, TypeError):
             raise CLIError(f"{pred}: line {n}: expected {{\"id\": ..., \"pred\": ...}}") from None
+        if not isinstance(predicted_strategy, str):
+            raise CLIError(f"{pred}: line {n}: \"pred\" must be one strategy name, not {predicted_strategy!r}")
         if case_id in line_of:  # which of two answers counts is not ours to guess
             raise CLIError(f"{pred}: line {n}: a second prediction for case {case_id!r} (first on line "
                            f"{line_of[case_id]}); give one prediction per case id")
