@@ -117,15 +117,19 @@ class InitiativeDecider(StructuredAgent):
         return (f"A trained strategy planner suggests: {ranked}. Follow its first choice unless the dialogue "
                 f"clearly needs another; if you choose another, say why in the rationale.")
 
+    def _hybrid(self, state: dict, runtime: Runtime | None, distribution: dict[str, float]) -> tuple[Any, list]:
+        """The structured chooser and its messages, with the planner's ranking shown to the model."""
+        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.schema)
+        return chooser, self.messages(state, self._note(distribution))
+
     def run(self, state: dict, runtime: Runtime | None = None) -> dict:
         distribution = self._distribution(state)
         if distribution is None:
             return super().run(state, runtime)
         if self.planner_mode == "planner":
             return self._planned(state, distribution)
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.schema)
-        decision = chooser.invoke(self.messages(state, self._note(distribution)),
-                                  config=role_config(self.role, self.name))
+        chooser, messages = self._hybrid(state, runtime, distribution)
+        decision = chooser.invoke(messages, config=role_config(self.role, self.name))
         return self._record(self.finish(state, decision), distribution, decision.strategy)
 
     async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
@@ -134,9 +138,8 @@ class InitiativeDecider(StructuredAgent):
             return await super().arun(state, runtime)
         if self.planner_mode == "planner":
             return self._planned(state, distribution)
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.schema)
-        decision = await chooser.ainvoke(self.messages(state, self._note(distribution)),
-                                         config=role_config(self.role, self.name))
+        chooser, messages = self._hybrid(state, runtime, distribution)
+        decision = await chooser.ainvoke(messages, config=role_config(self.role, self.name))
         return self._record(self.finish(state, decision), distribution, decision.strategy)
 
     def finish(self, state: dict, decision: InitiativeDecision) -> dict:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-__all__ = ["data_dir", "MAX_MESSAGE_CHARS"]
+__all__ = ["data_dir", "split_pin", "MAX_MESSAGE_CHARS"]
 
 # A seeker message longer than this is refused with a clear error rather than fed to a 2k-context model.
 MAX_MESSAGE_CHARS = 4000
@@ -17,3 +18,9 @@ def data_dir() -> Path:
         return Path(home).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base).expanduser() / "escgraph"
+
+
+def split_pin(spec: str) -> tuple[str, str]:
+    """``"path@<16 hex>"`` -> (path, hash); anything else -> (spec, ""): an "@" may also be part of a file name."""
+    path, _, expected = spec.rpartition("@")
+    return (path, expected) if re.fullmatch(r"[0-9a-f]{16}", expected) else (spec, "")

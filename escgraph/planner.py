@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from escgraph.config import split_pin
 from escgraph.types import STRATEGIES
 
 __all__ = ["StrategyPlanner", "TrainedPlanner", "LLMPlanner", "PlannerError", "load_planner", "predict",
@@ -158,9 +158,7 @@ def resolve_planner(spec: Any) -> Any:
     text = str(spec)
     if text.startswith("llm:"):
         return load_planner(text)
-    folder, _, expected = text.rpartition("@")
-    if not re.fullmatch(r"[0-9a-f]{16}", expected):  # not pinned ("@" may also be part of a folder name)
-        folder, expected = text, ""
+    folder, expected = split_pin(text)
     planner = TrainedPlanner(folder)
     if expected and planner.content_hash != expected:
         raise PlannerError(f"planner {folder} has content {planner.content_hash}, not {expected} (retrained?)")

@@ -326,12 +326,11 @@ def resolve_knowledge_graph(spec: Any) -> Any:
     """A graph object from a graph option: an object (returned as is), a file, or a pinned ``file@hash``."""
     if spec is None or not isinstance(spec, (str, Path)):
         return spec
-    text = str(spec)
-    file, _, expected = text.rpartition("@")
-    if not re.fullmatch(r"[0-9a-f]{16}", expected):  # not pinned ("@" may also be part of a file name)
-        file, expected = text, ""
-    if expected and _file_hash(Path(file)) != expected:
-        raise KnowledgeGraphError(f"knowledge graph {file} has content {_file_hash(Path(file))}, not {expected} "
+    from escgraph.config import split_pin
+
+    file, expected = split_pin(str(spec))
+    if expected and (actual := _file_hash(Path(file))) != expected:
+        raise KnowledgeGraphError(f"knowledge graph {file} has content {actual}, not {expected} "
                                   f"(changed since the run started?)")
     return KnowledgeGraph.load(file)
 

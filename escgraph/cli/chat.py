@@ -116,12 +116,12 @@ class ChatSession:
             update["seeker_id"] = self.seeker
         state = self.graph.invoke(update, config=self.config, context=self.context)
         safety = state.get("safety") or {}
+        knowledge = [r["id"] for r in state.get("retrieved") or [] if r.get("kind") == "knowledge"]
         return {
             "reply": state.get("reply") or "",
             "strategy": state.get("strategy"),
             **({"planner": state["planner"]} if state.get("planner") else {}),
-            **({"knowledge": [r["id"] for r in state.get("retrieved") or [] if r.get("kind") == "knowledge"]}
-               if any(r.get("kind") == "knowledge" for r in state.get("retrieved") or []) else {}),
+            **({"knowledge": knowledge} if knowledge else {}),
             "stage": state.get("stage"),
             "rationale": state.get("strategy_rationale"),
             "safety": {k: safety.get(k) for k in ("crisis", "category", "score")},

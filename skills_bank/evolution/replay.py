@@ -119,8 +119,9 @@ def replay_round(out_dir: str | Path, number: int, simulator: Simulator, analyst
                                    reply_flagged=reply_flagged, log=log)
     recorded = _round_outcome(state, number, original_bank)
     replayed = _round_outcome(replayed_state, 1, scratch)
+    differences = compare_rounds(recorded, replayed)
     result = {"evolution": str(out_dir), "round": number, "start_version": start,
-              "identical": not compare_rounds(recorded, replayed), "differences": compare_rounds(recorded, replayed),
+              "identical": not differences, "differences": differences,
               "recorded": recorded, "replayed": replayed}
     atomic_write(replay_dir / REPLAY_FILE, json.dumps(result, indent=1, default=str) + "\n")
     return result
