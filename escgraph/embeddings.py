@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,12 @@ def _limit_blas_threads() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+_CACHE_SIZE = 8192  # vectors (1.5 kB each)
+_CACHE_MAX_CHARS = 2000
+_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def get_embedder() -> SentenceTransformer:
     """The shared :class:`SentenceTransformer`, loaded on first use (thread-safe, offline, CPU)."""
     global _embedder
@@ -99,13 +106,29 @@ def embed(texts: Sequence[str] | str, *, batch_size: int = 64) -> np.ndarray:
     texts = list(texts)
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    model = get_embedder()
-    with _encode_lock:
-        vectors = model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-    return np.asarray(vectors, dtype=np.float32)
+    # Simulations embed the same lines over and over (a profile's opening in every trial and arm, the safety
+    # gate's pieces, retrieval queries): remember recent vectors instead of re-encoding them.
+    with _cache_lock:
+        known = {t: _cache[t] for t in texts if t in _cache}
+        for t in known:
+            _cache.move_to_end(t)
+    missing = list(dict.fromkeys(t for t in texts if t not in known))
+    if missing:
+        model = get_embedder()
+        with _encode_lock:
+            vectors = model.encode(
+                missing,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        fresh = dict(zip(missing, np.asarray(vectors, dtype=np.float32)))
+        known.update(fresh)
+        with _cache_lock:
+            for t, v in fresh.items():
+                if len(t) <= _CACHE_MAX_CHARS:
+                    _cache[t] = v
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return np.stack([known[t] for t in texts]).astype(np.float32, copy=False)

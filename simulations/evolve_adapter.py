@@ -25,7 +25,7 @@ __all__ = ["RunnerSimulator"]
 
 _SUMMARY_KEYS = ("sage_score", "score_std", "episodes", "finished", "infra_error", "success", "failure",
                  "goodbye", "max_turns", "success_rate", "failure_rate", "mean_turns", "bank_version",
-                 "by_personality", "by_problem_type")
+                 "by_personality", "by_problem_type", "judge_health")
 
 
 class RunnerSimulator:
@@ -54,10 +54,13 @@ class RunnerSimulator:
             self._models = load_role_models(self.template)
         return self._models
 
-    def simulate(self, out_dir: Path, profiles: Sequence[SeekerProfile], bank_path: Path,
-                 bank_version: str) -> SimulationResult:
-        spec = self.template.model_copy(update={"profiles": list(profiles), "bank_path": str(bank_path),
-                                                "bank_version": bank_version})
+    def simulate(self, out_dir: Path, profiles: Sequence[SeekerProfile], bank_path: Path, bank_version: str, *,
+                 keys: Sequence[tuple[str, int]] | None = None) -> SimulationResult:
+        update: dict[str, Any] = {"profiles": list(profiles), "bank_path": str(bank_path),
+                                  "bank_version": bank_version}
+        if keys is not None:
+            update["trial_keys"] = [(str(pid), int(trial)) for pid, trial in keys]
+        spec = self.template.model_copy(update=update)
         spec = RunSpec.model_validate(spec.model_dump())  # re-validate: profile ids unique, roles filled
         out_dir = Path(out_dir)
         resume = (out_dir / "run.sqlite").exists()

@@ -81,6 +81,10 @@ class RunSpec(BaseModel):
     profiles_source: str = "builtin"
     profiles: list[SeekerProfile]
     trials: int = Field(default=1, ge=1, le=1000)
+    trial_keys: list[tuple[str, int]] | None = Field(
+        default=None,
+        description="play only these (profile id, trial) pairs instead of every profile × trial; a trial may be "
+                    "beyond `trials` (a fresh seed). Evolution's verification arms use it; hashed when set")
     seed: int = 0
     max_turns: int = Field(default=10, ge=1, le=100, description="judged seeker turns before the run stops")
     bank_version: str | None = Field(default=None, description="frozen skills-bank version (id@content-hash)")
@@ -118,10 +122,23 @@ class RunSpec(BaseModel):
         ids = [p.id for p in self.profiles]
         if len(set(ids)) != len(ids):
             raise ValueError("profile ids must be unique within a run")
+        if self.trial_keys is not None:
+            known = set(ids)
+            unknown = sorted({pid for pid, _ in self.trial_keys if pid not in known})
+            if unknown:
+                raise ValueError(f"trial_keys name profile(s) not in the run: {', '.join(unknown[:5])}")
+            if any(trial < 0 for _, trial in self.trial_keys):
+                raise ValueError("trial_keys: a trial number must be 0 or more")
+            if len(set(self.trial_keys)) != len(self.trial_keys):
+                raise ValueError("trial_keys: each (profile id, trial) pair may appear once")
+            if not self.trial_keys:
+                raise ValueError("trial_keys: give at least one (profile id, trial) pair, or leave it unset")
         return self
 
     def episodes(self) -> list[EpisodeKey]:
-        """Every episode of the run, in a stable order (profile order, then trial)."""
+        """Every episode of the run, in a stable order (profile order, then trial; or ``trial_keys`` order)."""
+        if self.trial_keys is not None:
+            return [EpisodeKey(pid, t, episode_seed(self.run_id, self.seed, pid, t)) for pid, t in self.trial_keys]
         return [EpisodeKey(p.id, t, episode_seed(self.run_id, self.seed, p.id, t))
                 for p in self.profiles for t in range(self.trials)]
 
@@ -130,7 +147,10 @@ class RunSpec(BaseModel):
 
     def result_config(self) -> dict[str, Any]:
         """The part of the spec that decides results (what the hash covers)."""
-        return self.model_dump(mode="json", exclude=set(self._EXECUTION_ONLY), exclude_none=False)
+        config = self.model_dump(mode="json", exclude=set(self._EXECUTION_ONLY), exclude_none=False)
+        if config.get("trial_keys") is None:
+            config.pop("trial_keys", None)  # runs of every profile × trial keep the hash they had before the field
+        return config
 
     def config_hash(self) -> str:
         canonical = json.dumps(self.result_config(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -31,7 +31,7 @@ def simulator(max_turns: int = 4, delay: float = 0.0) -> RunnerSimulator:
 
 
 def settings(**overrides) -> EvolutionSettings:
-    return EvolutionSettings(rounds=2, policy=VerifyPolicy(margin=3, tolerance=2, regression_size=2), **overrides)
+    return EvolutionSettings(rounds=2, policy=VerifyPolicy(margin=3, tolerance=2, regression_size=6, verify_trials=2), **overrides)
 
 
 def test_evolve_finds_the_skill_that_hurts_avoidant_seekers_and_amends_it(tmp_path):
@@ -54,6 +54,20 @@ def test_evolve_finds_the_skill_that_hurts_avoidant_seekers_and_amends_it(tmp_pa
     assert cited == set(finding["episodes"])
     metrics = proposal["verification"]["metrics"]
     assert metrics["target_delta"] >= 3 and metrics.get("regression_delta", 0) >= -2
+    # compared with a concurrent control arm (the base bank re-run on the same keys), never with the base run
+    assert proposal["verification"]["control"] == "round-1/verify/control"
+    assert (tmp_path / "evo" / "round-1" / "verify" / "control" / "run.sqlite").is_file()
+    plan = proposal["plan"]
+    cited_keys = {(e.split("#")[0], int(e.split("#")[1])) for e in cited}
+    assert cited_keys <= {tuple(k) for k in plan["target"]}
+    assert {t for _, t in plan["target"]} == {0, 1, 2}  # the cited trial plus two fresh trials per profile
+    assert len(plan["regression"]) == 6 and all(p.startswith("open-") for p, _ in plan["regression"])
+    assert metrics["target_p"] < 0.05 and metrics["target_p_adjusted"] is not None
+    assert metrics["target_ci"][0] is not None and metrics["regression_lower_bound"] >= -2
+    # the accepted set is confirmed on fresh seeds before it is committed
+    confirmation = first["confirmation"]
+    assert confirmation["accepted"] and confirmation["edits"] == ["r1-p1"]
+    assert min(t for _, t in confirmation["plan"]["target"]) >= 3
     # committed as a new version whose diff shows the change, with provenance down to the field
     assert first["committed"] == "v2"
     version = bank.get_version("v2")
@@ -108,7 +122,11 @@ def test_an_amendment_that_does_not_help_is_rejected_with_the_numbers(tmp_path):
                           out_dir=tmp_path / "evo", settings=settings())
     proposal = state["rounds"][0]["proposals"][0]
     assert proposal["status"] == "rejected" and proposal["stage"] == "verification"
-    assert "does not improve by the margin" in proposal["reasons"][0]
+    # the arms are identical, so the paired deltas are all 0: not significant, and below the margin
+    assert "not significant" in proposal["reasons"][0] and "+0.0 points" in proposal["reasons"][0]
+    assert any("below the margin" in r for r in proposal["reasons"])
+    metrics = proposal["verification"]["metrics"]
+    assert metrics["target_delta"] == 0 and metrics["target_p"] == 1.0
     assert bank.head == "v1"
 
 
@@ -168,14 +186,16 @@ def test_kill_9_during_a_round_then_resume_finishes_it_without_redoing_simulatio
     proc.wait()
     base_before = finished_episodes(out / "round-1" / "base" / "run.sqlite")
     verify_before = finished_episodes(verify_db)
-    assert len(base_before) == 5 and 1 <= len(verify_before) < 4, "the kill must land inside verification"
+    assert len(base_before) == 5 and 1 <= len(verify_before) < 12, "the kill must land inside verification"
 
     resumed = subprocess.run(script(True, 0.0), env=env, timeout=300)
     assert resumed.returncode == 0
     assert finished_episodes(out / "round-1" / "base" / "run.sqlite") == base_before  # not re-simulated
     verify_after = finished_episodes(verify_db)
-    assert {k: verify_after[k] for k in verify_before} == verify_before and len(verify_after) == 4
     state = json.loads((out / "evolution.json").read_text())
+    plan = state["rounds"][0]["proposals"][0]["plan"]
+    assert {k: verify_after[k] for k in verify_before} == verify_before
+    assert len(verify_after) == len(plan["target"]) + len(plan["regression"]) == 12
     assert state["rounds"][0]["committed"] == "v2" and state["rounds"][0]["done"]
     versions = SkillBank.open(tmp_path / "bank").versions()
     markers = [v.meta.get("evolution", {}).get("round") for v in versions if v.kind == "evolution"]

@@ -26,7 +26,15 @@ from escgraph.skills_bank import bank_fingerprint
 from escgraph.skills_bank._bankfiles import atomic_write
 from escgraph.skills_bank.evolution.edits import SkillEdit, apply_edit, apply_edits, edits_to_changes, validate_edit
 from escgraph.skills_bank.evolution.traces import Finding, TraceAnalysis, analyse_traces
-from escgraph.skills_bank.evolution.verify import VerifyPolicy, pick_regression_sample, verify_candidate
+from escgraph.skills_bank.evolution.verify import (
+    KeyPlan,
+    VerifyPolicy,
+    plan_fresh_keys,
+    plan_keys,
+    stat_seed,
+    verify_candidate,
+)
+from escgraph.stats import holm, paired
 from escgraph.skills_bank.schema import Skill
 from escgraph.skills_bank.store import SkillBank
 
@@ -53,10 +61,12 @@ class Simulator(Protocol):
     def config(self) -> dict[str, Any]:
         """What decides the simulations' results (graph, models, settings, seeds, ...): hashed with the evolution."""
 
-    def simulate(self, out_dir: Path, profiles: Sequence[SeekerProfile], bank_path: Path,
-                 bank_version: str) -> SimulationResult:
-        """Run (or resume, or just read back) ``profiles`` against the bank version into ``out_dir``. Episode ids
-        must depend only on the profile, the trial and the simulator's fixed seeds, never on the bank."""
+    def simulate(self, out_dir: Path, profiles: Sequence[SeekerProfile], bank_path: Path, bank_version: str, *,
+                 keys: Sequence[tuple[str, int]] | None = None) -> SimulationResult:
+        """Run (or resume, or just read back) ``profiles`` against the bank version into ``out_dir``: every
+        profile × trial, or only the ``(profile id, trial)`` pairs in ``keys`` (trials beyond the simulator's own
+        count are fresh seeds). Episode ids must depend only on the profile, the trial and the simulator's fixed
+        seeds, never on the bank."""
 
 
 class Analyst(Protocol):
@@ -76,6 +86,7 @@ class EvolutionSettings(BaseModel):
     group_gap: float = Field(default=3.0, ge=0)
     max_findings: int = Field(default=3, ge=1, description="findings the analyst is asked about per round")
     policy: VerifyPolicy = Field(default_factory=VerifyPolicy)
+    force_judge: bool = Field(default=False, description="accept edits even when the base run's judge is unhealthy")
     budget_tokens: int | None = Field(default=None, ge=1, description="stop starting new steps past this; not hashed")
 
 
@@ -160,7 +171,7 @@ class _Evolution:
         self.out.mkdir(parents=True, exist_ok=True)
         start = self.bank.head
         config = self.config(start)
-        self.state = {"format": FORMAT, "format_version": 1, "created": _now(), "bank_path": str(self.bank.path),
+        self.state = {"format": FORMAT, "format_version": 2, "created": _now(), "bank_path": str(self.bank.path),
                       "start_version": start, "config": config,
                       "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16],
                       "status": "running", "rounds": [], "tokens": {}, "holdout": None}
@@ -170,13 +181,16 @@ class _Evolution:
         self.save()
 
     # -- steps ------------------------------------------------------------------------------------------------
-    def simulate(self, key: str, folder: str, profile_ids: Sequence[str], vid: str, *,
-                 budgeted: bool = True) -> SimulationResult:
+    def simulate(self, key: str, folder: str, profile_ids: Sequence[str], vid: str, *, budgeted: bool = True,
+                 keys: Sequence[tuple[str, int]] | None = None, bank: SkillBank | None = None) -> SimulationResult:
         if budgeted and key not in self.state["tokens"]:
             self.check_budget(folder)
-        self.log(f"simulate {folder}: {len(profile_ids)} profile(s), bank {vid}")
-        result = self.simulator.simulate(self.out / folder, [self.by_id[p] for p in profile_ids],
-                                         self.bank.path, self.pinned(vid))
+        bank = bank or self.bank
+        what = f"{len(keys)} episode(s)" if keys is not None else f"{len(profile_ids)} profile(s)"
+        self.log(f"simulate {folder}: {what}, bank {vid}")
+        result = self.simulator.simulate(self.out / folder, [self.by_id[p] for p in profile_ids], bank.path,
+                                         f"{vid}@{bank_fingerprint(bank.skills(vid))}",
+                                         **({"keys": list(keys)} if keys is not None else {}))
         self.spend(key, result.tokens)
         return result
 
@@ -185,7 +199,7 @@ class _Evolution:
         rounds = self.state["rounds"]
         if len(rounds) < number:
             rounds.append({"round": number, "start_version": self.bank.head, "base": None, "analysis": None,
-                           "proposals": None, "combined": None, "committed": None, "done": False})
+                           "proposals": None, "confirmation": None, "committed": None, "done": False})
             self.save()
         rs = rounds[number - 1]
         if rs["done"]:
@@ -209,10 +223,31 @@ class _Evolution:
         if rs["proposals"] is None:
             rs["proposals"] = self.propose(tag, analysis, base_skills)
             self.save()
-        for proposal in rs["proposals"]:
-            if proposal["status"] == "pending":
-                self.verify(tag, proposal, base, base_skills)
-                self.save()
+        self.check_judge(tag, rs, base)
+        pending = [p for p in rs["proposals"] if p["status"] in ("pending", "tested")]
+        if pending:
+            first_fresh = 1 + max(int(e.trial) for e in base.episodes.values())
+            for p in pending:
+                if p.get("plan") is None:
+                    edit = SkillEdit.model_validate(p["edit"])
+                    p["plan"] = plan_keys(base.episodes.values(), [r.episode_id for r in edit.evidence],
+                                          self.settings.policy, first_fresh_trial=first_fresh,
+                                          salt=f"{self.state['config_hash']}:{tag}").to_dict()
+            self.save()
+            plans = [KeyPlan.from_dict(p["plan"]) for p in pending]
+            union = list(dict.fromkeys(k for plan in plans for k in plan.all()))
+            control = self.simulate(f"{tag}/verify/control", f"{tag}/verify/control",
+                                    sorted({pid for pid, _ in union}), rs["start_version"], keys=union)
+            arms = {}
+            for proposal, plan in zip(pending, plans):
+                edit = SkillEdit.model_validate(proposal["edit"])
+                content, _ = apply_edit(base_skills, edit)
+                arms[edit.id] = self.arm(tag, f"{tag}/verify/{edit.id}", content, plan, edit.id, edit.summary())
+                if proposal["status"] == "pending":
+                    proposal["status"] = "tested"  # its arm is complete; the verdict waits for the whole round
+                    self.save()
+            self.decide(tag, pending, plans, control, arms)
+            self.save()
         accepted = self.settle(tag, rs, base, base_skills)
         if accepted and rs["committed"] is None:
             rs["committed"] = self.commit(number, rs, accepted, base_skills)
@@ -223,6 +258,28 @@ class _Evolution:
 
         write_evolution_report(self.state, self.out, self.bank)  # readable while later rounds run
         return rs["committed"] is not None
+
+    def check_judge(self, tag: str, rs: dict[str, Any], base: SimulationResult) -> None:
+        """Refuse to verify (so to accept) edits when the base run's judge is unhealthy, unless forced."""
+        health = base.summary.get("judge_health") or {}
+        if rs.get("judge_health") is None:
+            rs["judge_health"] = {"healthy": health.get("healthy"), "warnings": list(health.get("warnings") or []),
+                                  "forced": False}
+        if health.get("healthy") is not False:
+            return
+        warnings = "; ".join(health.get("warnings") or []) or "see the base run's report"
+        if self.settings.force_judge:
+            if not rs["judge_health"]["forced"]:
+                rs["judge_health"]["forced"] = True
+                self.log(f"{tag}: the judge is unhealthy ({warnings}); verifying anyway because of --force-judge")
+            return
+        for p in rs["proposals"]:
+            if p["status"] == "pending":
+                p.update(status="rejected", stage="judge health",
+                         reasons=[f"not verified: the judge of the base run is unhealthy ({warnings}); its scores "
+                                  f"cannot tell a helpful edit from a harmful one. Use a stronger --judge-model, "
+                                  f"or pass --force-judge to verify anyway"])
+                self.log(f"{tag}: {p['edit']['id']} not verified: the judge is unhealthy (--force-judge overrides)")
 
     def propose(self, tag: str, analysis: TraceAnalysis, skills: Mapping[str, Skill]) -> list[dict[str, Any]]:
         refs = analysis.refs()
@@ -253,43 +310,47 @@ class _Evolution:
             raise EvolutionError(f"branch {folder} holds other content than {name}; remove it and resume")
         return SkillBank.create(folder, content, author="escgraph evolve", message=message, kind="evolution")
 
-    def candidate_run(self, tag: str, name: str, content: Mapping[str, Skill], targets: list[str],
-                      regression: list[str], base: SimulationResult, message: str) -> dict[str, Any]:
+    def arm(self, tag: str, folder: str, content: Mapping[str, Skill], plan: KeyPlan, name: str,
+            message: str) -> SimulationResult:
+        """The candidate arm: ``content`` in a branch bank, simulated on exactly the plan's keys."""
         branch = self.branch(tag, name, content, message)
-        wanted = targets + regression
-        profile_ids = sorted({base.episodes[e].profile_id for e in wanted})
-        folder = f"{tag}/verify/{name}"
-        if folder not in self.state["tokens"]:
-            self.check_budget(folder)
-        self.log(f"verify {name}: {len(targets)} target + {len(regression)} regression episode(s)")
-        result = self.simulator.simulate(self.out / folder, [self.by_id[p] for p in profile_ids], branch.path,
-                                         f"{branch.head}@{bank_fingerprint(branch.skills())}")
-        self.spend(folder, result.tokens)
-        verdict = verify_candidate(base.episodes, result.episodes, targets, regression, self.settings.policy,
-                                   self.reply_flagged)
-        return {**verdict.to_dict(), "folder": folder}
+        self.log(f"verify {name}: {len(plan.target)} target + {len(plan.regression)} regression episode(s), "
+                 f"against the control arm")
+        keys = plan.all()
+        return self.simulate(folder, folder, sorted({pid for pid, _ in keys}), branch.head, keys=keys, bank=branch)
 
-    def verify(self, tag: str, proposal: dict[str, Any], base: SimulationResult,
-               skills: Mapping[str, Skill]) -> None:
-        edit = SkillEdit.model_validate(proposal["edit"])
-        content, _ = apply_edit(skills, edit)
-        targets = sorted({r.episode_id for r in edit.evidence})
-        regression = pick_regression_sample(base.episodes.values(), set(targets),
-                                            self.settings.policy.regression_size)
-        verdict = self.candidate_run(tag, edit.id, content, targets, regression, base, edit.summary())
-        proposal["verification"] = verdict
-        proposal["status"] = "accepted" if verdict["accepted"] else "rejected"
-        proposal["stage"] = None if verdict["accepted"] else "verification"
-        proposal["reasons"] = verdict["reasons"]
-        self.log(f"{tag}: {edit.id} {'accepted' if verdict['accepted'] else 'rejected'}: "
-                 + "; ".join(verdict["reasons"]))
+    def episode_ids(self, arm: SimulationResult, keys: Sequence[tuple[str, int]]) -> list[str]:
+        by_key = {(e.profile_id, int(e.trial)): eid for eid, e in arm.episodes.items()}
+        return [by_key.get((pid, t), f"{pid}#{t}#?") for pid, t in keys]
+
+    def decide(self, tag: str, proposals: list[dict[str, Any]], plans: list[KeyPlan], control: SimulationResult,
+               arms: Mapping[str, SimulationResult]) -> None:
+        """Test every proposal of the round against the control arm, Holm-adjust the target p-values over them,
+        then accept or reject each."""
+        def verdict(p: dict[str, Any], plan: KeyPlan, adjusted: float | None) -> Any:
+            edit_id = p["edit"]["id"]
+            return verify_candidate(control.episodes, arms[edit_id].episodes, self.episode_ids(control, plan.target),
+                                    self.episode_ids(control, plan.regression), self.settings.policy,
+                                    self.reply_flagged, seed=stat_seed(self.state["config_hash"], edit_id),
+                                    p_adjusted=adjusted)
+
+        raw = [verdict(p, plan, None) for p, plan in zip(proposals, plans)]
+        adjusted = holm([v.metrics.get("target_p") for v in raw])
+        for p, plan, first, adj in zip(proposals, plans, raw, adjusted):
+            final = first if adj is None else verdict(p, plan, adj)
+            p["verification"] = {**final.to_dict(), "folder": f"{tag}/verify/{p['edit']['id']}",
+                                 "control": f"{tag}/verify/control"}
+            p["status"] = "accepted" if final.accepted else "rejected"
+            p["stage"] = None if final.accepted else "verification"
+            p["reasons"] = final.reasons
+            self.log(f"{tag}: {p['edit']['id']} {p['status']}: " + "; ".join(final.reasons))
 
     def settle(self, tag: str, rs: dict[str, Any], base: SimulationResult,
                skills: Mapping[str, Skill]) -> list[dict[str, Any]]:
-        """The accepted proposals that go into the round's commit: one per skill (the best), and only a set
-        that also passes verification together."""
+        """The accepted proposals that go into the round's commit: one per skill (the best), confirmed together
+        on fresh seeds against a fresh control arm."""
         def gain(p: dict[str, Any]) -> float:
-            return p["verification"]["metrics"].get("target_delta", 0.0)
+            return p["verification"]["metrics"].get("target_delta") or 0.0
 
         accepted = sorted((p for p in rs["proposals"] if p["status"] == "accepted"), key=lambda p: -gain(p))
         kept, seen = [], set()
@@ -301,24 +362,45 @@ class _Evolution:
                 continue
             seen.add(sid)
             kept.append(p)
-        if len(kept) > 1:
-            if rs["combined"] is None:
-                edits = [SkillEdit.model_validate(p["edit"]) for p in kept]
-                content, _ = apply_edits(skills, edits)
-                targets = sorted({r.episode_id for e in edits for r in e.evidence})
-                regression = pick_regression_sample(base.episodes.values(), set(targets),
-                                                    self.settings.policy.regression_size)
-                rs["combined"] = self.candidate_run(tag, "combined", content, targets, regression, base,
-                                                    "; ".join(e.summary() for e in edits))
-                self.save()
-            if not rs["combined"]["accepted"]:
-                best, rest = kept[0], kept[1:]
-                for p in rest:
-                    p.update(status="superseded", stage="combination",
-                             reasons=[f"the accepted edits together failed verification "
-                                      f"({'; '.join(rs['combined']['reasons'])}); only {best['edit']['id']} kept"])
-                kept = [best]
+        if not kept:
+            return []
+        if rs.get("confirmation") is None:
+            rs["confirmation"] = self.confirm(tag, rs["start_version"], kept, base, skills)
+            self.save()
+        confirmation = rs["confirmation"]
+        if not confirmation["accepted"]:
+            for p in kept:
+                p.update(status="rejected", stage="confirmation",
+                         reasons=[*p["reasons"], "the accepted edit(s) failed the confirmation on fresh seeds: "
+                                  + "; ".join(confirmation["reasons"])])
+            self.log(f"{tag}: confirmation on fresh seeds failed; nothing is committed this round")
+            return []
         return kept
+
+    def confirm(self, tag: str, start_version: str, kept: list[dict[str, Any]], base: SimulationResult,
+                skills: Mapping[str, Skill]) -> dict[str, Any]:
+        """Verify the accepted set jointly once more, on fresh seeds, control arm against the combined bank."""
+        edits = [SkillEdit.model_validate(p["edit"]) for p in kept]
+        content, _ = apply_edits(skills, edits)
+        policy = self.settings.policy
+        used = 1 + max([int(e.trial) for e in base.episodes.values()]
+                       + [t for p in kept for _, t in KeyPlan.from_dict(p["plan"]).all()])
+        target_profiles = list(dict.fromkeys(pid for p in kept for pid, _ in KeyPlan.from_dict(p["plan"]).target))
+        plan = plan_fresh_keys(target_profiles, [p.id for p in self.profiles], policy, first_fresh_trial=used,
+                               salt=f"{self.state['config_hash']}:{tag}:confirm")
+        keys = plan.all()
+        profile_ids = sorted({pid for pid, _ in keys})
+        control = self.simulate(f"{tag}/confirm/control", f"{tag}/confirm/control", profile_ids, start_version,
+                                keys=keys)
+        candidate = self.arm(tag, f"{tag}/confirm/candidate", content, plan, "combined",
+                             "; ".join(e.summary() for e in edits))
+        verdict = verify_candidate(control.episodes, candidate.episodes, self.episode_ids(control, plan.target),
+                                   self.episode_ids(control, plan.regression), policy, self.reply_flagged,
+                                   seed=stat_seed(self.state["config_hash"], tag, "confirm"))
+        self.log(f"{tag}: confirmation of {', '.join(e.id for e in edits)} on fresh seeds "
+                 f"{'passed' if verdict.accepted else 'failed'}: " + "; ".join(verdict.reasons))
+        return {**verdict.to_dict(), "edits": [e.id for e in edits], "plan": plan.to_dict(),
+                "folder": f"{tag}/confirm"}
 
     def commit(self, number: int, rs: dict[str, Any], accepted: list[dict[str, Any]],
                base_skills: Mapping[str, Skill]) -> str:
@@ -332,15 +414,19 @@ class _Evolution:
         content, field_changes = apply_edits(base_skills, edits)
         meta_edits = []
         for p, edit in zip(accepted, edits):
+            metrics = {k: v for k, v in p["verification"]["metrics"].items() if k != "deltas"}
             meta_edits.append({
                 "id": edit.id, "kind": edit.kind, "skill_id": edit.skill_id, "finding": edit.finding,
                 "rationale": edit.rationale, "evidence": [r.model_dump() for r in edit.evidence],
                 "fields": [c.model_dump(mode="json") for c in field_changes if c.skill_id == edit.skill_id],
-                "verification": p["verification"]["metrics"]})
-        combined = rs.get("combined")
+                "verification": metrics})
+        confirmation = rs.get("confirmation")
         meta = {"evolution": {"marker": marker, "round": number, "folder": str(self.out),
-                              "metrics_before": rs["base"]["summary"], "edits": meta_edits,
-                              "combined_verification": combined["metrics"] if combined else None}}
+                              "metrics_before": {k: v for k, v in rs["base"]["summary"].items()
+                                                 if k != "judge_health"},
+                              "edits": meta_edits,
+                              "confirmation": {k: v for k, v in confirmation["metrics"].items() if k != "deltas"}
+                              if confirmation else None}}
         message = f"evolution round {number}: " + "; ".join(e.summary() for e in edits)
         version = self.bank.commit(edits_to_changes(base_skills, content), author="escgraph evolve",
                                    message=message, kind="evolution", meta=meta)
@@ -357,8 +443,24 @@ class _Evolution:
         after = before if final == start else self.simulate("holdout/final", "holdout/final", ids, final,
                                                             budgeted=False)
         self.state["holdout"] = {"start_version": start, "final_version": final, "start": before.summary,
-                                 "final": after.summary, "profiles": ids}
+                                 "final": after.summary, "profiles": ids,
+                                 "paired": holdout_paired(before, after, seed=stat_seed(self.state["config_hash"],
+                                                                                       "holdout"))
+                                 if final != start else None}
         self.save()
+
+
+def holdout_paired(start: SimulationResult, final: SimulationResult, *, seed: int) -> dict[str, Any]:
+    """Final minus start on the held-out episode keys both finished: SAGE score, success and turns, paired."""
+    shared = [eid for eid, e in start.episodes.items() if eid in final.episodes
+              and e.final_emotion is not None and final.episodes[eid].final_emotion is not None]
+    def series(value: Callable[[Any], float]) -> list[float]:
+        return [value(final.episodes[e]) - value(start.episodes[e]) for e in shared]
+
+    return {"n": len(shared),
+            "sage_score": paired(series(lambda e: float(e.final_emotion)), seed=seed).to_dict(),
+            "success_rate": paired(series(lambda e: float(e.outcome == "success")), seed=seed + 1).to_dict(),
+            "mean_turns": paired(series(lambda e: float(e.seeker_turns)), seed=seed + 2).to_dict()}
 
 
 def run_evolution(bank: SkillBank, profiles: Sequence[SeekerProfile], simulator: Simulator, analyst: Analyst, *,
