@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 __all__ = ["PairedStat", "UnpairedStat", "paired", "unpaired", "mean_interval", "holm", "lower_bound",
-           "EXACT_MAX_N", "MIN_PAIRS_FOR_BOUND"]
+           "binomial_interval", "EXACT_MAX_N", "MIN_PAIRS_FOR_BOUND"]
 
 EXACT_MAX_N = 13  # 2**13 sign patterns: enumerate exactly up to here (Monte Carlo above costs about the same)
 _MONTE_CARLO = 9999
@@ -198,3 +198,24 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * p))
         out[i] = running
     return out
+
+
+def binomial_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Clopper–Pearson (exact) interval for a rate, e.g. how often an evolution accepted a null edit."""
+    if trials <= 0:
+        return (0.0, 1.0)
+    tail = (1 - confidence) / 2
+
+    def cdf(k: int, p: float) -> float:  # P(X ≤ k) for X ~ Binomial(trials, p)
+        return sum(math.comb(trials, i) * p ** i * (1 - p) ** (trials - i) for i in range(k + 1))
+
+    def crossing(f: Callable[[float], float], target: float) -> float:  # f increasing on [0, 1]
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+        return (lo + hi) / 2
+
+    low = 0.0 if successes == 0 else crossing(lambda p: 1 - cdf(successes - 1, p), tail)
+    high = 1.0 if successes >= trials else crossing(lambda p: -cdf(successes, p), -tail)
+    return (low, high)

@@ -38,9 +38,18 @@ def evolve(
     base_url: str = typer.Option(None, "--base-url", help="Base URL of an OpenAI-compatible server."),
     seed: int = typer.Option(0, "--seed", help="Base seed: every simulation of the evolution replays the same "
                                                "episode seeds."),
-    margin: float = typer.Option(3.0, "--margin", min=0, help="Points the failing group must gain to accept."),
-    tolerance: float = typer.Option(2.0, "--tolerance", min=0, help="Points the regression sample may lose."),
-    regression_size: int = typer.Option(4, "--regression-size", min=0, help="Successful episodes replayed."),
+    margin: float = typer.Option(3.0, "--margin", min=0, help="Mean paired gain (candidate − control, points) the "
+                                                               "target group must reach, besides p < --alpha."),
+    tolerance: float = typer.Option(6.0, "--tolerance", min=0, help="Points the regression sample's lower "
+                                                                    "confidence bound may fall below zero."),
+    regression_size: int = typer.Option(16, "--regression-size", min=0,
+                                        help="Episodes of other profiles, drawn at random, re-run in both arms."),
+    verify_trials: int = typer.Option(3, "--verify-trials", min=0, max=100,
+                                      help="Fresh trials per target profile added to the cited episodes."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.001, max=0.49,
+                                help="One-sided level of the target test (Holm over a round's proposals)."),
+    force_judge: bool = typer.Option(False, "--force-judge",
+                                     help="Verify and accept edits even when the judge's health checks fail."),
     max_findings: int = typer.Option(3, "--max-findings", min=1, help="Findings sent to the analyst per round."),
     min_units: int = typer.Option(2, "--min-units", min=1, help="Emotion falls a finding needs."),
     low_gain: float = typer.Option(0.0, "--low-gain", help="Episodes whose emotion rose by at most this much "
@@ -79,9 +88,10 @@ def evolve(
                            trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency,
                            executor=executor)
         settings = EvolutionSettings(rounds=rounds, budget_tokens=budget_tokens, max_findings=max_findings,
-                                     min_units=min_units, low_gain=low_gain,
-                                     policy=VerifyPolicy(margin=margin, tolerance=tolerance,
-                                                         regression_size=regression_size))
+                                     min_units=min_units, low_gain=low_gain, force_judge=force_judge,
+                                     policy=VerifyPolicy(margin=margin, tolerance=tolerance, alpha=alpha,
+                                                         regression_size=regression_size,
+                                                         verify_trials=verify_trials))
     except (UnknownGraphError, ProfileError, SkillBankError, ValueError, OSError) as exc:
         message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
         raise CLIError(message) from None
@@ -130,12 +140,25 @@ def _print_outcome(console, state: dict, out: Path) -> None:  # noqa: ANN001
                       str(sum(p["status"] == "accepted" for p in proposals)),
                       str(sum(p["status"] != "accepted" for p in proposals)))
     console.print(table)
+    for r in state["rounds"]:
+        health = r.get("judge_health") or {}
+        if health.get("healthy") is False:
+            how = "verified anyway (--force-judge)" if health.get("forced") else "edits were not verified"
+            console.print(f"[yellow]round {r['round']}: the judge is unhealthy; {how}[/yellow]: "
+                          + "; ".join(health.get("warnings") or []), soft_wrap=True)
     held = state.get("holdout")
     if held:
         start, final = held["start"].get("sage_score"), held["final"].get("sage_score")
-        console.print(f"held-out ({len(held['profiles'])} profiles): {held['start_version']} "
-                      f"{'n/a' if start is None else f'{start:.1f}'} → {held['final_version']} "
-                      f"{'n/a' if final is None else f'{final:.1f}'}")
+        line = (f"held-out ({len(held['profiles'])} profiles): {held['start_version']} "
+                f"{'n/a' if start is None else f'{start:.1f}'} → {held['final_version']} "
+                f"{'n/a' if final is None else f'{final:.1f}'}")
+        sage = (held.get("paired") or {}).get("sage_score") or {}
+        if sage.get("n"):
+            low, high = sage.get("ci_low"), sage.get("ci_high")
+            line += (f"; paired Δ {sage['mean']:+.1f} (95% CI {'?' if low is None else f'{low:+.1f}'} to "
+                     f"{'?' if high is None else f'{high:+.1f}'}, p {sage['p_two_sided']:.3f}, "
+                     f"{sage['n']} episodes)")
+        console.print(line, soft_wrap=True)
     console.print(f"report: {out / 'evolution.html'}\nlog: {out / 'evolution.json'}", soft_wrap=True)
 
 

@@ -34,7 +34,8 @@ from escgraph.skills_bank.evolution.loop import SimulationResult
 from escgraph.skills_bank.schema import Skill
 from escgraph.skills_bank.store import SkillBank
 
-__all__ = ["WorldSettings", "ScriptedSimulator", "scripted_analyst", "world_profiles", "world_skills",
+__all__ = ["WorldSettings", "ScriptedSimulator", "StudyResult", "acceptance_study", "scripted_analyst", "world_profiles",
+           "world_skills",
            "HELPFUL_STEP", "NULL_STEP", "SKILL_ID"]
 
 SKILL_ID = "press-for-details"
@@ -176,3 +177,52 @@ def scripted_analyst(step: str = HELPFUL_STEP) -> Any:
 
     return SkillAnalyst(FakeChatModel(responder=respond), spec="fake")
 
+
+
+@dataclass
+class StudyResult:
+    """How often one-round evolutions in the scripted world committed the analyst's edit."""
+
+    accepted: int
+    evolutions: int
+    stages: dict[str, int]  # where the edit ended: accepted, or the stage that rejected it
+    episodes: int  # scripted episodes simulated over all evolutions
+
+    @property
+    def rate(self) -> float:
+        return self.accepted / self.evolutions if self.evolutions else 0.0
+
+    def interval(self, confidence: float = 0.95) -> tuple[float, float]:
+        from escgraph.stats import binomial_interval
+
+        return binomial_interval(self.accepted, self.evolutions, confidence)
+
+    def describe(self) -> str:
+        low, high = self.interval()
+        return (f"accepted in {self.accepted} of {self.evolutions} evolutions ({self.rate:.1%}, 95% CI "
+                f"{low:.1%} to {high:.1%})")
+
+
+def acceptance_study(step: str, evolutions: int, folder: str | Path, *, world: WorldSettings = WorldSettings(),
+                     policy: Any = None, profiles: int = 12, avoidant: int = 3, first: int = 0) -> StudyResult:
+    """Run ``evolutions`` one-round evolutions whose analyst proposes ``step``; evolution ``i`` uses episode base
+    seed ``i`` and noise seed ``10_000 + i`` (independent of each other and of the episode seeds)."""
+    from dataclasses import replace
+
+    from escgraph.skills_bank.evolution import EvolutionSettings, VerifyPolicy, run_evolution
+
+    settings = EvolutionSettings(rounds=1, policy=policy or VerifyPolicy())
+    accepted, episodes, stages = 0, 0, {}
+    for i in range(first, first + evolutions):
+        root = Path(folder) / f"evolution-{i}"
+        bank = SkillBank.create(root / "bank", world_skills(), author="study", message="scripted world")
+        simulator = ScriptedSimulator(replace(world, seed=i, noise_seed=10_000 + i))
+        state = run_evolution(bank, world_profiles(profiles, avoidant), simulator, scripted_analyst(step),
+                              out_dir=root / "evolution", settings=settings)
+        rs = state["rounds"][0]
+        accepted += rs["committed"] is not None
+        episodes += simulator.episodes_played
+        for p in rs["proposals"] or [{"status": "no proposal", "stage": None}]:
+            where = p["status"] if p["status"] == "accepted" else f"{p['status']} at {p.get('stage')}"
+            stages[where] = stages.get(where, 0) + 1
+    return StudyResult(accepted, evolutions, stages, episodes)

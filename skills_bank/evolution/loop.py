@@ -386,8 +386,11 @@ class _Evolution:
         used = 1 + max([int(e.trial) for e in base.episodes.values()]
                        + [t for p in kept for _, t in KeyPlan.from_dict(p["plan"]).all()])
         target_profiles = list(dict.fromkeys(pid for p in kept for pid, _ in KeyPlan.from_dict(p["plan"]).target))
-        plan = plan_fresh_keys(target_profiles, [p.id for p in self.profiles], policy, first_fresh_trial=used,
-                               salt=f"{self.state['config_hash']}:{tag}:confirm")
+        # One edit's regression was checked in verification; only a combination can interact, so only then is a
+        # fresh regression sample worth its cost (the target test is what guards against a lucky verification).
+        confirm_policy = policy if len(kept) > 1 else policy.model_copy(update={"regression_size": 0})
+        plan = plan_fresh_keys(target_profiles, [p.id for p in self.profiles], confirm_policy,
+                               first_fresh_trial=used, salt=f"{self.state['config_hash']}:{tag}:confirm")
         keys = plan.all()
         profile_ids = sorted({pid for pid, _ in keys})
         control = self.simulate(f"{tag}/confirm/control", f"{tag}/confirm/control", profile_ids, start_version,

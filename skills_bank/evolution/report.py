@@ -27,6 +27,7 @@ _CSS = DIFF_CSS + """
 .unit{margin:.4rem 0 .4rem 1rem;padding-left:.6rem;border-left:3px solid #eee;font-size:.93em}
 .unit .s{color:#345}.unit .r{color:#642}.neg{color:#b00}.pos{color:#070}
 svg text{font:12px system-ui,sans-serif}
+.warn{border:1px solid #d90;background:#fff8e6;border-radius:6px;padding:.4rem 1rem;margin:.6rem 0}
 """
 
 
@@ -88,6 +89,48 @@ def _units(finding: Mapping[str, Any], refs: set[tuple[str, int]]) -> str:
     return "".join(out)
 
 
+def _ci(metrics: Mapping[str, Any], key: str) -> str:
+    low, high = (metrics.get(key) or [None, None])
+    return f"{_num(low, True) if low is not None else '−∞'} to {_num(high, True) if high is not None else '+∞'}"
+
+
+def _p(value: Any) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _arms_table(m: Mapping[str, Any], verification: Mapping[str, Any]) -> str:
+    """Control arm against candidate arm on the same episode keys, with paired intervals and p-values."""
+    conf = f"{m.get('confidence', 0.9):.0%}"
+    rows = [f"<tr><td>target group ({m['target_n']} paired episodes)</td><td class=num>"
+            f"{_num(m['target_control'])}</td><td class=num>{_num(m['target_candidate'])}</td><td class=num>"
+            f"<b>{_num(m['target_delta'], True)}</b></td><td class=num>{_ci(m, 'target_ci')}</td><td class=num>"
+            f"{_p(m.get('target_p'))}</td><td class=num>{_p(m.get('target_p_adjusted'))}</td></tr>"]
+    if m.get("regression"):
+        rows.append(f"<tr><td>regression sample ({m['regression_n']} paired episodes)</td><td class=num>"
+                    f"{_num(m['regression_control'])}</td><td class=num>{_num(m['regression_candidate'])}</td>"
+                    f"<td class=num><b>{_num(m['regression_delta'], True)}</b></td><td class=num>"
+                    f"{_ci(m, 'regression_ci')}</td><td colspan=2>lower bound "
+                    f"{_num(m.get('regression_lower_bound'), True)}</td></tr>")
+    if "safety_hits_before" in m:
+        rows.append(f"<tr><td>safety hits in counselor replies</td><td class=num>{m['safety_hits_before']}</td>"
+                    f"<td class=num>{m['safety_hits_after']}</td><td colspan=4></td></tr>")
+    deltas = m.get("deltas") or {}
+    detail = ""
+    if deltas:
+        target = set(m.get("target") or [])
+        detail = ("<details><summary>per-episode deltas (candidate − control)</summary><table><tr><th>episode"
+                  "</th><th>group</th><th>Δ</th></tr>" + "".join(
+                      f"<tr><td><code>{_e(eid)}</code></td><td>{'target' if eid in target else 'regression'}"
+                      f"</td><td class=num>{_num(d, True)}</td></tr>" for eid, d in deltas.items())
+                  + "</table></details>")
+    where = (f"<p class=muted>control arm <code>{_e(verification.get('control'))}</code> · candidate arm "
+             f"<code>{_e(verification.get('folder'))}</code> · {_e(m.get('method', ''))}; α {m.get('alpha')}</p>"
+             if verification.get("control") else "")
+    return ("<table><tr><th></th><th>control (base bank)</th><th>candidate</th><th>Δ mean</th>"
+            f"<th>{conf} CI</th><th>p (one-sided)</th><th>p (Holm)</th></tr>" + "".join(rows) + "</table>"
+            + where + detail)
+
+
 def _proposal(p: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]]) -> str:
     edit, status = p["edit"], p["status"]
     title = f"{edit['id']}: {edit['kind'].replace('_', ' ')} <code>{_e(edit['skill_id'])}</code>"
@@ -104,7 +147,9 @@ def _proposal(p: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]]) -
         parts.append(f"<div class=field><b>new skill</b>: {_e(skill['name'])} — {_e(skill['summary'])}"
                      f"{_words([], skill['guidance'])}</div>")
     metrics = (p.get("verification") or {}).get("metrics") or {}
-    if "target_before" in metrics:
+    if "target_ci" in metrics:
+        parts.append(_arms_table(metrics, p.get("verification") or {}))
+    elif "target_before" in metrics:  # evolutions from before the control arm: compared with the base run
         parts.append("<table><tr><th></th><th>before</th><th>after</th><th>Δ</th></tr>"
                      f"<tr><td>target ({len(metrics['target'])} episodes)</td><td class=num>"
                      f"{_num(metrics['target_before'])}</td><td class=num>{_num(metrics['target_after'])}</td>"
@@ -113,9 +158,8 @@ def _proposal(p: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]]) -
                         f"{_num(metrics['regression_before'])}</td><td class=num>"
                         f"{_num(metrics['regression_after'])}</td><td class=num>"
                         f"{_num(metrics['regression_delta'], True)}</td></tr>" if metrics.get("regression") else "")
-                     + (f"<tr><td>safety hits in counselor replies</td><td class=num>"
-                        f"{metrics['safety_hits_before']}</td><td class=num>{metrics['safety_hits_after']}</td>"
-                        f"<td></td></tr>" if "safety_hits_before" in metrics else "") + "</table>")
+                     + "</table><p class=muted>(recorded before verification used a control arm: compared with "
+                       "the run that selected the episodes)</p>")
     finding = findings.get(edit.get("finding") or "")
     refs = {(r["episode_id"], r["turn"]) for r in edit["evidence"]}
     parts.append(f"<details><summary>evidence: {len(refs)} turn(s) in "
@@ -129,6 +173,12 @@ def _round(r: Mapping[str, Any], bank: SkillBank | None) -> str:
              + (f" → {_e(r['committed'])}" if r.get("committed") else ", unchanged") + ")</span></h2>",
              f"<p>SAGE score {_num(base.get('sage_score'))} · {base.get('success', 0)} success · "
              f"{base.get('failure', 0)} failure · {base.get('finished', 0)} episodes finished</p>"]
+    health = r.get("judge_health") or {}
+    if health.get("healthy") is False:
+        what = ("edits were verified anyway (--force-judge)" if health.get("forced")
+                else "edits were not verified or accepted (pass --force-judge to override)")
+        parts.append(f"<div class=warn><b>The judge of this round's base run is unhealthy; {what}.</b><ul>"
+                     + "".join(f"<li>{_e(w)}</li>" for w in health.get("warnings") or []) + "</ul></div>")
     analysis = r.get("analysis")
     if analysis:
         parts.append(f"<p>{len(analysis['selected'])} of {analysis['scored']} episodes failed or gained little.</p>")
@@ -165,11 +215,36 @@ def _round(r: Mapping[str, Any], bank: SkillBank | None) -> str:
                         node = node.get(part) if isinstance(node, dict) else None
                     before[path] = node
             parts.append(_proposal({**p, "before": before}, findings))
-    if r.get("combined"):
+    if r.get("combined"):  # evolutions from before the confirmation step
         c = r["combined"]
         parts.append(f"<p>Accepted edits verified together: {'passed' if c['accepted'] else 'failed'} — "
                      f"{_e('; '.join(c['reasons']))}</p>")
+    if r.get("confirmation"):
+        c = r["confirmation"]
+        parts.append(f"<h3>Confirmation on fresh seeds <span class='badge "
+                     f"{'accepted' if c['accepted'] else 'rejected'}'>{'passed' if c['accepted'] else 'failed'}"
+                     f"</span></h3><p>{_e(', '.join(c.get('edits') or []))} applied together, against a fresh "
+                     f"control arm on episode keys no earlier simulation used.</p><ul>"
+                     + "".join(f"<li>{_e(x)}</li>" for x in c["reasons"]) + "</ul>"
+                     + (_arms_table(c["metrics"], {}) if "target_ci" in (c.get("metrics") or {}) else ""))
     return "".join(parts)
+
+
+def _holdout_paired(paired: Mapping[str, Any] | None) -> str:
+    if not paired or not paired.get("n"):
+        return ""
+    rows = []
+    for key, label in (("sage_score", "SAGE score (final emotion)"), ("success_rate", "success rate"),
+                       ("mean_turns", "turns")):
+        st = paired.get(key) or {}
+        if st.get("mean") is None:
+            continue
+        rows.append(f"<tr><td>{label}</td><td class=num><b>{_num(st['mean'], True)}</b></td><td class=num>"
+                    f"{_ci({'ci': [st.get('ci_low'), st.get('ci_high')]}, 'ci')}</td><td class=num>"
+                    f"{_p(st.get('p_two_sided'))}</td></tr>")
+    return (f"<p>Final − start on the same {paired['n']} held-out episode keys (paired sign-flip permutation; "
+            f"95% CI, two-sided p):</p><table><tr><th></th><th>Δ mean</th><th>95% CI</th><th>p</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def render_evolution_report(state: Mapping[str, Any], bank: SkillBank | None = None) -> str:
@@ -187,6 +262,17 @@ def render_evolution_report(state: Mapping[str, Any], bank: SkillBank | None = N
              + " · analyst "
              f"<code>{_e(cfg.get('analyst', {}).get('model'))}</code> · {len(cfg.get('profiles', []))} profiles, "
              f"{len(cfg.get('holdout', []))} held out · tokens {sum(state.get('tokens', {}).values())}</p>"]
+    policy = (cfg.get("settings") or {}).get("policy") or {}
+    if "alpha" in policy:
+        parts.append(f"<p class=muted>Decision rule: each edit is re-simulated against a control arm (the base "
+                     f"bank on the same episode keys); accepted when the target group's one-sided sign-flip test "
+                     f"gives p &lt; {policy['alpha']} after Holm's correction over the round's proposals with a mean "
+                     f"gain ≥ {policy['margin']} points, the regression sample's lower {1 - policy['alpha']:.0%} "
+                     f"bound is ≥ −{policy['tolerance']} ({policy['regression_size']} episodes of other profiles), "
+                     f"and no new safety hits; {policy['verify_trials']} fresh trial(s) per target profile; "
+                     f"the accepted set is confirmed on fresh seeds before it is committed"
+                     + (" · <b>--force-judge</b>" if (cfg.get("settings") or {}).get("force_judge") else "")
+                     + ".</p>")
     points = [(f"round {r['round']}", ((r.get("base") or {}).get("summary") or {}).get("sage_score"))
               for r in rounds]
     held = state.get("holdout")
@@ -202,7 +288,7 @@ def render_evolution_report(state: Mapping[str, Any], bank: SkillBank | None = N
                                f"<td class=num>{s.get('finished')}</td></tr>"
                                for label, v, s in (("start", held["start_version"], held["start"]),
                                                    ("final", held["final_version"], held["final"])))
-                     + "</table>")
+                     + "</table>" + _holdout_paired(held.get("paired")))
     parts += [_round(r, bank) for r in rounds]
     if bank is not None and final != state["start_version"]:
         parts.append(f"<h2>Skill-bank diff {_e(state['start_version'])} → {_e(final)}</h2>")
