@@ -112,3 +112,48 @@ def test_the_issue_scenario_a_massively_helpful_amendment_is_accepted_and_a_usel
     # the useless edit's target group did not "rise from selection": the control arm re-ran the same keys
     metrics = useless["verification"]["metrics"]
     assert abs(metrics["target_delta"]) < 5 and metrics["target_p"] > 0.05
+
+
+class _UnhealthyJudge:
+    """The scripted world, with every simulation's summary reporting an unhealthy judge."""
+
+    def __init__(self) -> None:
+        from escgraph.testing.noisy_world import ScriptedSimulator
+
+        self.inner = ScriptedSimulator(WorldSettings(effect=15, noise_seed=4))
+
+    def config(self):  # noqa: ANN201
+        return self.inner.config()
+
+    def simulate(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        result = self.inner.simulate(*args, **kwargs)
+        result.summary["judge_health"] = {"healthy": False, "warnings": ["92% of judged turns are at ±10 (> 50%)"]}
+        return result
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_an_unhealthy_judge_stops_verification_unless_forced_and_the_log_says_so(tmp_path, force):
+    from escgraph.skills_bank.evolution import EvolutionSettings, run_evolution
+    from escgraph.skills_bank.store import SkillBank
+    from escgraph.testing.noisy_world import scripted_analyst, world_profiles, world_skills
+
+    bank = SkillBank.create(tmp_path / "bank", world_skills(), author="t", message="m")
+    logs: list[str] = []
+    state = run_evolution(bank, world_profiles(), _UnhealthyJudge(), scripted_analyst(HELPFUL_STEP),
+                          out_dir=tmp_path / "evo", settings=EvolutionSettings(rounds=1, force_judge=force),
+                          log=logs.append)
+    rs = state["rounds"][0]
+    assert rs["judge_health"] == {"healthy": False, "warnings": ["92% of judged turns are at ±10 (> 50%)"],
+                                  "forced": force}
+    proposal = rs["proposals"][0]
+    html = (tmp_path / "evo" / "evolution.html").read_text()
+    assert "judge of this round's base run is unhealthy" in html and "92% of judged turns" in html
+    if force:
+        assert proposal["status"] == "accepted" and rs["committed"] == "v2"
+        assert any("--force-judge" in line and "unhealthy" in line for line in logs)
+        assert "verified anyway (--force-judge)" in html
+    else:
+        assert proposal["status"] == "rejected" and proposal["stage"] == "judge health"
+        assert "--force-judge" in proposal["reasons"][0] and "92% of judged turns" in proposal["reasons"][0]
+        assert not (tmp_path / "evo" / "round-1" / "verify").exists()  # nothing was simulated to verify
+        assert rs["committed"] is None and bank.head == "v1"
