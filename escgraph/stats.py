@@ -181,8 +181,11 @@ def mean_interval(values: Sequence[float] | Mapping[str, Sequence[float]], *, co
     idx = rng.integers(0, len(groups), size=(_BOOTSTRAP, len(groups)))
     boot = sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
     tail = (1 - confidence) / 2
-    low, high = np.quantile(boot, [tail, 1 - tail]) if len(groups) > 1 else (flat.mean(), flat.mean())
-    return {"mean": round(float(flat.mean()), 4), "ci_low": round(float(low), 4), "ci_high": round(float(high), 4),
+    if len(groups) < 2:  # one unit to resample: no interval, rather than a zero-width one
+        low = high = None
+    else:
+        low, high = (round(float(x), 4) for x in np.quantile(boot, [tail, 1 - tail]))
+    return {"mean": round(float(flat.mean()), 4), "ci_low": low, "ci_high": high,
             "confidence": confidence, "n": int(len(flat)), "clusters": len(groups),
             "method": "percentile bootstrap over " + ("profiles (trials kept together)" if clustered
                                                       else "episodes")}
