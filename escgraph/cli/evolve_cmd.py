@@ -144,8 +144,9 @@ def _print_outcome(console, state: dict, out: Path) -> None:  # noqa: ANN001
         health = r.get("judge_health") or {}
         if health.get("healthy") is False:
             how = "verified anyway (--force-judge)" if health.get("forced") else "edits were not verified"
-            console.print(f"[yellow]round {r['round']}: the judge is unhealthy; {how}[/yellow]: "
-                          + "; ".join(health.get("warnings") or []), soft_wrap=True)
+            console.print(f"[yellow]round {r['round']}: the judge is unhealthy; {how}:[/yellow]", soft_wrap=True)
+            for warning in health.get("warnings") or []:
+                console.print(f"  - {warning}", soft_wrap=True, markup=False, style="yellow")
     held = state.get("holdout")
     if held:
         start, final = held["start"].get("sage_score"), held["final"].get("sage_score")

@@ -267,7 +267,7 @@ class _Evolution:
                                   "forced": False}
         if health.get("healthy") is not False:
             return
-        warnings = "; ".join(health.get("warnings") or []) or "see the base run's report"
+        warnings = "; ".join(w.rstrip(". ") for w in health.get("warnings") or []) or "see the base run's report"
         if self.settings.force_judge:
             if not rs["judge_health"]["forced"]:
                 rs["judge_health"]["forced"] = True
