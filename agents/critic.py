@@ -1,4 +1,4 @@
-"""Critic and reviser: review a draft reply against a rubric, revise it, stop at a bound (DESIGN.md §8: a metric
+"""Critic and reviser: review a draft reply against a rubric, revise it, stop at a bound (ARCHITECTURE.md §8: a metric
 returns a score *and* textual feedback the loop can use).
 
 The critic combines the model's rubric scores with checks that need no model — the quality-bar screen used for

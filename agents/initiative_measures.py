@@ -1,4 +1,4 @@
-"""Mixed initiative (in the spirit of KEMI; definitions in DESIGN.md §5): utterance types and four dialogue measures.
+"""Mixed initiative (in the spirit of KEMI; definitions in ARCHITECTURE.md §5): utterance types and four dialogue measures.
 
 Utterances are typed seeker-*expression* / seeker-*feedback* / counselor-*reflection* / counselor-*action* (asks,
 suggests, informs). *Proactivity* = share of counselor turns that are actions; *information* = mean count of

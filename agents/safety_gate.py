@@ -1,4 +1,4 @@
-"""The safety gate: the node that runs before any reply in every graph (DESIGN.md section 7).
+"""The safety gate: the node that runs before any reply in every graph (ARCHITECTURE.md section 7).
 
 It checks the latest seeker message. No risk: it records the verdict and the graph continues. Risk: it writes
 the calm safety reply with crisis resources itself, and :func:`route_after_safety` sends the graph to the end,

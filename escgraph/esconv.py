@@ -1,5 +1,5 @@
 """ESConv (Liu et al., 2021) in escgraph: load either published shape, split, and convert to next-strategy cases,
-seeker profiles and intervention units (DESIGN.md §5). The data is CC BY-NC 4.0: escgraph never ships it; these
+seeker profiles and intervention units (ARCHITECTURE.md §5). The data is CC BY-NC 4.0: escgraph never ships it; these
 functions read the user's own copy.
 
 Shapes (detected from the file):

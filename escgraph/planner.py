@@ -1,4 +1,4 @@
-"""Strategy planners behind one interface: given a next-strategy case (DESIGN.md §5), a probability for each of
+"""Strategy planners behind one interface: given a next-strategy case (ARCHITECTURE.md §5), a probability for each of
 the eight ESConv strategies.
 
 - :class:`TrainedPlanner` — escgraph's external planner (``escgraph planner train``), loaded from its folder;

@@ -1,4 +1,4 @@
-"""Seeker profile schema (DESIGN.md section 5): what a simulated seeker plays.
+"""Seeker profile schema (ARCHITECTURE.md section 5): what a simulated seeker plays.
 
 Lives in core because agents (the simulated seeker) and simulations (profile banks, runners) both use it.
 """

@@ -1,4 +1,4 @@
-"""Strategy metrics of Kang et al. (ACL 2024), DESIGN.md section 5: proficiency Q, preferences p_i, bias B.
+"""Strategy metrics of Kang et al. (ACL 2024), ARCHITECTURE.md section 5: proficiency Q, preferences p_i, bias B.
 
 * **Q** — :func:`macro_f1`: macro-averaged F1 (in percent) of predicted against gold strategies.
 * **p_i** — :func:`bradley_terry_preferences`: a Bradley–Terry model fitted on the confusion counts

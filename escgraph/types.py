@@ -1,4 +1,4 @@
-"""Graph state and run context shared by every agent and graph (DESIGN.md section 3).
+"""Graph state and run context shared by every agent and graph (ARCHITECTURE.md section 3).
 
 State holds only what changes per turn and must be checkpointed. Heavy shared objects (chat models, safety
 detector, skills bank, knowledge graph, store) travel in :class:`ESCContext`, never in state.

@@ -1,4 +1,4 @@
-"""Knowledge graph of distress cases in the HEAL schema (DESIGN.md §5), on networkx, with HEAL-style retrieval.
+"""Knowledge graph of distress cases in the HEAL schema (ARCHITECTURE.md §5), on networkx, with HEAL-style retrieval.
 
 Nodes have a ``kind`` — stressor, expectation, response, feedback, affective_state — with ``label``, ``value``
 and, for stressors, a ``story``; edges are undirected co-occurrence links with a ``weight``. :func:`load_heal`

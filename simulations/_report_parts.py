@@ -11,8 +11,8 @@ from typing import Any
 from . import _svg
 from .results import EpisodeResult, TurnRecord
 
-__all__ = ["CSS", "SCRIPT", "OUTCOME_COLORS", "OUTCOME_LABELS", "num", "outcome_badge", "episode_anchors",
-           "episode_section"]
+__all__ = ["CSS", "SCRIPT", "OUTCOME_COLORS", "OUTCOME_LABELS", "num", "signed", "outcome_badge", "episode_anchors",
+           "episode_section", "dialogue"]
 
 # Okabe–Ito hues, darkened so lines and white badge text keep ≥ 4.5:1 contrast on white.
 OUTCOME_COLORS: dict[str | None, str] = {
@@ -106,7 +106,20 @@ pre.error{white-space:pre-wrap;background:#fff4f0;border:1px solid #f0b9a3;borde
 .judge dt{color:var(--muted);font-weight:600}.judge dd{margin:0;overflow-wrap:anywhere}
 .jh{font-size:.74rem;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);font-weight:600}
 .back{font-size:.85rem;margin:.8rem 0 0}
-@media (max-width:700px){.ep-top{grid-template-columns:1fr}.ep-stats{text-align:left}.msg{max-width:95%}}
+h4{font-size:.92rem;margin:1rem 0 .3rem}
+.cmp-banner{margin:1rem 0 0}
+.run-a,.run-b{display:inline-block;min-width:1.35rem;text-align:center;border-radius:.3rem;color:#fff;font-weight:700;
+ font-size:.78rem;padding:0 .3rem;line-height:1.35}.run-a{background:#1f5fa8}.run-b{background:#b35c00}
+.scroll-x{overflow-x:auto}table.deltas{min-width:44rem}table.deltas td{vertical-align:middle}
+ul.readings{margin:.6rem 0 0;padding-left:1.2rem}ul.readings li{margin:.15rem 0}
+ul.readings li:first-child{font-weight:600}
+table.flips td{vertical-align:middle}
+details.pair>summary{gap:.5rem}
+.sxs{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1.2rem;padding:.8rem 1rem 1rem}
+.sxs .chat{margin-top:.5rem}.sxs .msg{max-width:94%;font-size:.92rem}
+.sxs-h{font-size:.85rem;color:var(--muted);font-weight:600;border-bottom:1px solid var(--line);padding-bottom:.3rem}
+@media (max-width:700px){.ep-top{grid-template-columns:1fr}.ep-stats{text-align:left}.msg{max-width:95%}
+ .sxs{grid-template-columns:1fr}}
 """
 
 # Opens an episode's <details> when a link (or the address bar) points at it.
@@ -121,6 +134,14 @@ def num(x: float | int | None, digits: int = 1) -> str:
         return "–"
     text = f"{float(x):.{digits}f}".rstrip("0").rstrip(".") if digits else f"{float(x):.0f}"
     return "0" if text in ("-0", "") else text
+
+
+def signed(x: float | None, better: bool | None, digits: int = 1) -> str:
+    """A delta with its sign, green where it is better, orange where worse (``better``: is higher better)."""
+    if x is None:
+        return "–"
+    cls = "zero" if x == 0 else "" if better is None else "good" if (x > 0) == better else "bad"
+    return f"<span class='delta {cls}'>{'+' if x > 0 else ''}{num(x, digits)}</span>"
 
 
 def _plural(n: int, word: str) -> str:
@@ -208,11 +229,12 @@ def _safety(value: Any) -> str:
     return f"<span class='tag safety'>⚠ {escape(label)}</span>"
 
 
-def _turn(t: TurnRecord) -> str:
+def _turn(t: TurnRecord, compact: bool = False) -> str:
+    """One utterance; ``compact`` leaves out the judge's reasoning and the counselor's notes (side-by-side view)."""
     if t.speaker == "seeker":
         label = "Seeker · opening" if t.idx == 0 else "Seeker"
         return (f"<div class='msg seeker'><div class='who'>{label} {_change(t)}</div>"
-                f"<div class='text'>{escape(t.text)}</div>{_judge(t.judge)}</div>")
+                f"<div class='text'>{escape(t.text)}</div>{'' if compact else _judge(t.judge)}</div>")
     extra = t.extra or {}
     tags = f"<span class='tag'>{escape(t.strategy)}</span>" if t.strategy else ""
     if extra.get("stage"):
@@ -227,7 +249,7 @@ def _turn(t: TurnRecord) -> str:
         notes.append(f"<div><b>skill followed:</b> {escape(str(extra['skill_id']))}</div>")
     if t.retrieved:
         notes.append(f"<div><b>retrieved:</b> {escape(', '.join(map(str, t.retrieved)))}</div>")
-    why = f"<div class='why'>{''.join(notes)}</div>" if notes else ""
+    why = f"<div class='why'>{''.join(notes)}</div>" if notes and not compact else ""
     return (f"<div class='msg counselor{' safety' if safety else ''}'><div class='who'>Counselor {tags}</div>"
             f"<div class='text'>{escape(t.text)}</div>{why}</div>")
 
@@ -247,8 +269,12 @@ def episode_section(e: EpisodeResult, anchor: str, bands: Mapping[str, float], m
     spark = _svg.sparkline(traj, bands, color, max_x=max_x) if traj else ""
     side = f"<div class='ep-stats'>{spark}<div>{' · '.join(stats)}</div></div>"
     error = f"<pre class='error'>{escape(e.error)}</pre>" if e.error else ""
-    turns = "".join(_turn(t) for t in sorted(e.turns, key=lambda t: t.idx))
-    chat = f"<div class='chat'>{turns}</div>" if turns else "<p class='note'>No turns recorded.</p>"
     return (f"<details class='ep' id='{anchor}'{' open' if is_open else ''}>{summary}<div class='ep-body'>"
-            f"<div class='ep-top'>{_profile(e.profile)}{side}</div>{error}{chat}"
+            f"<div class='ep-top'>{_profile(e.profile)}{side}</div>{error}{dialogue(e)}"
             f"<p class='back'><a href='#episodes'>↑ episode list</a></p></div></details>")
+
+
+def dialogue(e: EpisodeResult, compact: bool = False) -> str:
+    """The episode's utterances as chat bubbles (``compact``: without the judge's reasoning)."""
+    turns = "".join(_turn(t, compact) for t in sorted(e.turns, key=lambda t: t.idx))
+    return f"<div class='chat'>{turns}</div>" if turns else "<p class='note'>No turns recorded.</p>"

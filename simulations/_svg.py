@@ -59,8 +59,12 @@ def _y_range(values: Sequence[float]) -> tuple[float, float]:
 
 
 def trajectories(series: Sequence[Series], bands: Mapping[str, float], max_x: int, *,
-                 mean: Sequence[float] | None = None, width: int = 760, height: int = 340) -> str:
-    """Emotion (y) over judged turns (x), one polyline per episode, band floors as dashed lines with labels."""
+                 mean: Sequence[float] | None = None, means: Sequence[Series] = (), width: int = 760,
+                 height: int = 340, label: str = "Emotion trajectories of the finished episodes") -> str:
+    """Emotion (y) over judged turns (x), one polyline per episode, band floors as dashed lines with labels.
+
+    ``mean`` is drawn as one dark dashed line; ``means`` as dashed lines in their own colours (one per run when
+    two runs share the chart)."""
     left, right, top, bottom = 40, 34, 12, 38
     pw, ph = width - left - right, height - top - bottom
     max_x = max(1, max_x)
@@ -111,9 +115,13 @@ def trajectories(series: Sequence[Series], bands: Mapping[str, float], max_x: in
     if mean and len(series) > 1:
         pts = " ".join(f"{_n(sx(i))},{_n(sy(v))}" for i, v in enumerate(mean))
         parts.append(f'<polyline points="{pts}" class="mean"><title>mean</title></polyline>')
+    for m in means:  # inline style: the .mean class's stroke would otherwise win over an attribute
+        pts = " ".join(f"{_n(sx(i))},{_n(sy(v))}" for i, v in enumerate(m.points))
+        parts.append(f'<polyline points="{pts}" class="mean" style="stroke:{m.color}">'
+                     f'<title>{escape(m.label)}</title></polyline>')
     parts.append(_line(left, top + ph, left + pw, top + ph, "axis"))
     parts.append(_line(left, top, left, top + ph, "axis"))
-    return _svg(width, height, "".join(parts), "Emotion trajectories of the finished episodes")
+    return _svg(width, height, "".join(parts), label)
 
 
 def histogram(counts: Sequence[int], labels: Sequence[str], *, color: str, groups: Sequence[tuple[str, int, int]] = (),

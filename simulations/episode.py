@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
-from escgraph.llm import UsageTracker
+from escgraph.llm import StructuredOutputTracker, UsageTracker
 from escgraph.simulations.results import EpisodeResult, TurnRecord
 from escgraph.simulations.sage import SageSeeker, says_goodbye
 from escgraph.simulations.spec import EpisodeKey, RunSpec
@@ -89,11 +89,11 @@ async def play_episode(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mappi
     """
     profile = spec.profile(key.profile_id)
     models = seeded_models(models, key.seed)
-    tracker = UsageTracker()
+    tracker, structured = UsageTracker(), StructuredOutputTracker()
     seeker = SageSeeker(profile, seeker_model=models["seeker"], judge_model=models["judge"], sage=spec.sage,
-                        callbacks=[tracker])
+                        callbacks=[tracker, structured])
     context = ESCContext(models={"counselor": models["counselor"]}, skills_bank=skills_bank)
-    config = {"callbacks": [tracker], "run_name": f"episode {key.episode_id}",
+    config = {"callbacks": [tracker, structured], "run_name": f"episode {key.episode_id}",
               "metadata": {"episode_id": key.episode_id, "seed": key.seed}}
 
     def step(what: str, make: Callable[[], Awaitable[T]]) -> Awaitable[T]:
@@ -118,6 +118,8 @@ async def play_episode(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mappi
         fallbacks = seeker.fallbacks
         text = await step("seeker reply", lambda: seeker.reply(messages))
         extra = {"band": seeker.band, "judge_change_raw": assessment.change}
+        if seeker.last_rejections:
+            extra["seeker_regenerated"] = list(seeker.last_rejections)  # why each rejected line was rejected
         if seeker.fallbacks > fallbacks:
             extra["seeker_fallback"] = True  # the model's line was unusable (echo, loop, or out of character)
         turns.append(TurnRecord(
@@ -142,4 +144,6 @@ async def play_episode(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mappi
         profile=profile.model_dump(mode="json", exclude_none=True), outcome=outcome,
         initial_emotion=turns[0].emotion_after, final_emotion=seeker.emotion, seeker_turns=judged,
         tokens={role: usage.model_dump() for role, usage in tracker.totals().items()}, attempts=attempt,
-        seconds=round(time.perf_counter() - began, 2), turns=turns)
+        seconds=round(time.perf_counter() - began, 2), turns=turns,
+        # its presence marks an episode recorded with health data (older runs have none)
+        health={"structured": structured.totals()})

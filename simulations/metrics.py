@@ -1,4 +1,4 @@
-"""Run metrics: what ``summary.json`` holds, and run-vs-run comparison (DESIGN.md sections 5 and 6).
+"""Run metrics: what ``summary.json`` holds, and run-vs-run comparison (ARCHITECTURE.md sections 5 and 6).
 
 Scores count only finished episodes (status ``done``): an infra-errored episode is never a seeker failure, and a
 pending or running one has no result yet. Tokens and seconds count every episode, since they were spent.
@@ -13,13 +13,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from escgraph.stats import mean_interval
 from escgraph.strategy_metrics import distribution_preferences, preference_bias
 from escgraph.types import STRATEGIES
 
+from .health import judge_health
 from .results import OUTCOMES, EpisodeResult, RunData
 from .spec import SIM_ROLES, SageSettings
 
-__all__ = ["summarize", "compare", "sage_settings", "strategy_counts", "HEADLINE", "UNSPECIFIED"]
+__all__ = ["summarize", "compare", "score_interval", "sage_settings", "strategy_counts", "HEADLINE", "UNSPECIFIED"]
 
 UNSPECIFIED = "(unspecified)"  # group name for profiles without a problem type / personality
 # Headline numbers compared run against run, with whether higher is better (None: neither).
@@ -124,12 +126,27 @@ def skill_outcomes(episodes: list) -> dict[str, dict[str, Any]]:
     return dict(sorted(rows.items(), key=lambda kv: (-kv[1]["uses"], kv[0])))
 
 
+def score_interval(scored: list[EpisodeResult]) -> dict[str, Any]:
+    """A 95% bootstrap interval for the SAGE score. When some profile has several trials, whole profiles are
+    resampled: trials of one seeker are not independent evidence. ``method`` says which; with fewer than two
+    units to resample there is no interval (both ends None)."""
+    by_profile: dict[str, list[float]] = {}
+    for e in scored:
+        by_profile.setdefault(e.profile_id, []).append(float(e.final_emotion))
+    clustered = any(len(v) > 1 for v in by_profile.values())
+    ci = mean_interval(by_profile if clustered else [float(e.final_emotion) for e in scored])
+    if ci["clusters"] < 2:  # one unit to resample: the bootstrap would give a zero-width interval
+        ci = {**ci, "ci_low": None, "ci_high": None}
+    return ci
+
+
 def summarize(run: RunData) -> dict[str, Any]:
     """The run's headline numbers and breakdowns, JSON-ready (this is ``summary.json``).
 
     ``sage_score`` is the mean final emotion over finished episodes (``None`` when none finished); ``success`` /
     ``failure`` / ``goodbye`` / ``max_turns`` count finished episodes by outcome and the ``*_rate`` fields divide
-    by the finished count. ``preference_bias_B`` and ``preferences`` come from
+    by the finished count. ``sage_score_ci`` is a 95% interval for ``sage_score`` (:func:`score_interval`).
+    ``preference_bias_B`` and ``preferences`` come from
     :func:`escgraph.strategy_metrics.distribution_preferences` over the counselor's strategies — with no gold in
     self-play, B measures how lopsided the strategy distribution is (0: all eight used equally).
     """
@@ -171,6 +188,7 @@ def summarize(run: RunData) -> dict[str, Any]:
         "infra_error": status.get("infra_error", 0),
         "sage_score": _r(_mean(finals)),
         "score_std": _r(_pstdev(finals)),
+        "sage_score_ci": score_interval(scored),
         **{o: outcomes.get(o, 0) for o in OUTCOMES},
         "success_rate": _r(outcomes.get("success", 0) / n_done) if n_done else None,
         "failure_rate": _r(outcomes.get("failure", 0) / n_done) if n_done else None,
@@ -188,6 +206,7 @@ def summarize(run: RunData) -> dict[str, Any]:
         "preferences": {s: _r(v) for s, v in prefs.items()} if prefs else None,
         "skills": skill_outcomes(done),
         "tokens": _tokens(run.episodes),
+        "judge_health": judge_health(run),  # can the scores be trusted (see simulations.health)
         "seconds": _r(float(seconds) if seconds is not None else sum(e.seconds for e in run.episodes)),
     }
 

@@ -1,21 +1,26 @@
 """The run report: one self-contained HTML file (inline CSS and SVG, nothing fetched) for a simulation run.
 
 Sections: header (run, graph, models and their pinned decoding, config hash, date), headline cards, emotion
-trajectories, final-score histogram, outcomes by problem type and personality, strategy distribution, an
-optional run-vs-run comparison, the episode table and one collapsible section per episode (``#ep-...``) with the
-profile, the dialogue and the judge's reasoning. All text from the run is escaped: dialogue is untrusted.
+trajectories, final-score histogram, outcomes by problem type and personality, strategy distribution, judge
+health (its warnings also boxed in the header), an optional run-vs-run comparison, the episode table and one
+collapsible section per episode (``#ep-...``) with the profile, the dialogue and the judge's reasoning. All text
+from the run is escaped: dialogue is untrusted.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from . import _svg
+from ._report_health import HEALTH_CSS, health_banner, health_section
 from ._report_parts import (CSS, OUTCOME_COLORS, OUTCOME_LABELS, SCRIPT, episode_anchors, episode_section, num,
                             outcome_badge)
-from .metrics import compare as compare_summaries
+from ._report_compare import comparison_banner, comparison_section
+from ._report_parts import signed as _signed
+from .comparison import compare_runs
 from .metrics import sage_settings, summarize
 from .results import OUTCOMES, EpisodeResult, RunData
 from .spec import SIM_ROLES
@@ -23,9 +28,6 @@ from .spec import SIM_ROLES
 __all__ = ["render_report"]
 
 _SETTING_ORDER = ("temperature", "top_p", "max_tokens", "repeat_penalty", "seed")
-_HEADLINE_LABELS = {"sage_score": "SAGE score", "score_std": "score std", "preference_bias_B": "preference bias B",
-                    "mean_turns": "mean turns", "max_turns": "max turns", "infra_error": "infra errors",
-                    "finished": "finished episodes"}
 _OPEN_EPISODES_UP_TO = 3  # with more episodes their sections start collapsed
 
 
@@ -79,13 +81,16 @@ def _header(run: RunData, s: dict[str, Any]) -> str:
             f"<h1>{escape(str(s.get('run_name') or s['run_id'] or 'run'))}</h1><p class='meta'>{' · '.join(bits)}</p>"
             f"<p class='meta'>{protocol} · report generated {generated}</p>"
             f"<table class='models'><thead><tr><th>role</th><th>model</th>{head}</tr></thead>"
-            f"<tbody>{rows}</tbody></table></header>")
+            f"<tbody>{rows}</tbody></table>{health_banner(s.get('judge_health'))}</header>")
 
 
 def _cards(s: dict[str, Any], run_meta: dict[str, Any]) -> str:
     done = s["finished"]
     score = num(s["sage_score"]) if s["sage_score"] is not None else "–"
     spread = f"± {num(s['score_std'])} std · " if s["score_std"] is not None else ""
+    ci = s.get("sage_score_ci") or {}
+    if ci.get("ci_low") is not None:
+        spread = f"95% CI {num(ci['ci_low'])}–{num(ci['ci_high'])} · " + spread
     other = s["goodbye"] + s["max_turns"]
     tokens = "".join(f"<tr title='input {u['input_tokens']:,} · output {u['output_tokens']:,}'><td>{escape(r)}</td>"
                      f"<td class='n'>{u['total_tokens']:,}</td></tr>"
@@ -242,59 +247,6 @@ def _skills(s: dict[str, Any]) -> str:
             f"</th><th class='n'>worst change</th></tr></thead><tbody>{body}</tbody></table>")
 
 
-def _signed(x: float | None, better: bool | None, digits: int = 1) -> str:
-    if x is None:
-        return "–"
-    cls = "zero" if x == 0 else "" if better is None else "good" if (x > 0) == better else "bad"
-    return f"<span class='delta {cls}'>{'+' if x > 0 else ''}{num(x, digits)}</span>"
-
-
-def _comparison(this: dict[str, Any], other: dict[str, Any]) -> str:
-    c = compare_summaries(other, this)  # a = baseline (the compared run), b = this run: delta = this − baseline
-    label_a = escape(str(c["a"].get("run_name") or c["a"]["run_id"]))
-    label_b = escape(str(c["b"].get("run_name") or c["b"]["run_id"]))
-    rows = "".join(
-        f"<tr><td>{escape(_HEADLINE_LABELS.get(k, k.replace('_', ' ')))}</td><td class='n'>{_fmt(v['a'], k)}</td>"
-        f"<td class='n'>{_fmt(v['b'], k)}</td><td class='n'>{_signed_headline(k, v)}</td></tr>"
-        for k, v in c["headline"].items())
-    same = ("same config hash" if c["same_config"] else
-            f"config hashes differ: <code>{escape(str(c['a']['config_hash']))}</code> → "
-            f"<code>{escape(str(c['b']['config_hash']))}</code>")
-
-    def groups(title: str, g: dict[str, dict[str, Any]]) -> str:
-        body = "".join(
-            f"<tr><td>{escape(name)}</td><td class='n'>{r['n_a']}</td><td class='n'>{r['n_b']}</td>"
-            f"<td class='n'>{_fmt(r['a'])}</td><td class='n'>{_fmt(r['b'])}</td>"
-            f"<td class='n'>{_signed(r['delta'], True)}</td></tr>" for name, r in g.items())
-        return (f"<div><h3>Mean final emotion by {escape(title)}</h3><table><thead><tr><th>{escape(title)}</th>"
-                f"<th class='n'>n A</th><th class='n'>n B</th><th class='n'>A</th><th class='n'>B</th>"
-                f"<th class='n'>Δ</th></tr></thead><tbody>{body}</tbody></table></div>")
-
-    return (f"<h2 id='compare'>Run vs run</h2><p class='hint'><b>A</b> (baseline) = <code>{label_a}</code>, "
-            f"<b>B</b> (this report's run) = <code>{label_b}</code>; Δ = B − A, green where B is better. {same}.</p>"
-            f"<table class='compare'><thead><tr><th>metric</th><th class='n'>A: {label_a}</th>"
-            f"<th class='n'>B: {label_b}</th><th class='n'>Δ</th></tr></thead><tbody>{rows}</tbody></table>"
-            f"<div class='two'>{groups('problem type', c['by_problem_type'])}"
-            f"{groups('personality', c['by_personality'])}</div>")
-
-
-def _fmt(v: Any, key: str = "") -> str:
-    if v is None:
-        return "–"
-    if key.endswith("_rate"):
-        return f"{100 * v:.0f}%"
-    if isinstance(v, float):
-        return num(v, 2 if key.endswith("_B") else 1)
-    return escape(str(v))
-
-
-def _signed_headline(key: str, v: dict[str, Any]) -> str:
-    delta = v["delta"]
-    if key.endswith("_rate") and delta is not None:
-        return _signed(100 * delta, v["better"], 0).replace("</span>", " pp</span>") if delta else _signed(0, None)
-    return _signed(delta, v["better"], 2 if key.endswith("_B") else 1)
-
-
 def _episode_table(episodes: list[EpisodeResult], anchors: dict[str, str]) -> str:
     if not episodes:
         return "<h2 id='episodes'>Episodes</h2><p class='note'>The run has no episodes.</p>"
@@ -311,26 +263,34 @@ def _episode_table(episodes: list[EpisodeResult], anchors: dict[str, str]) -> st
             f"<th class='n'>final</th><th class='n'>turns</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
-def render_report(run: RunData, compare: RunData | None = None) -> str:
-    """The whole report as one HTML document; ``compare`` adds a section of this run against that baseline."""
+def render_report(run: RunData, compare: RunData | None = None, out: str | Path | None = None,
+                  comparison: dict[str, Any] | None = None) -> str:
+    """The whole report as one HTML document; ``compare`` adds a section of this run (B, the candidate) against
+    that baseline (A). ``out`` is where the page will be written (default: in the run folder), for relative
+    links into the baseline's own report; ``comparison`` is a ready ``compare_runs(compare, run)``."""
     s = summarize(run)
     anchors = episode_anchors(run.episodes)
+    c = comparison or (compare_runs(compare, run) if compare is not None else None)
     bands = sage_settings(run.config or {}).bands
     max_x = int(s.get("max_turns_limit") or 10)
     open_all = len(run.episodes) <= _OPEN_EPISODES_UP_TO
     nav = [("trajectories", "Trajectories"), ("finals", "Final emotion"), ("groups", "Outcomes"),
-           ("strategies", "Strategies")] + ([("skills", "Skills")] if s.get("skills") else []) + (
+           ("strategies", "Strategies")] + ([("skills", "Skills")] if s.get("skills") else []) + [
+        ("health", "Judge health")] + (
         [("compare", "Run vs run")] if compare else []) + [
         ("episodes", "Episodes")]
     body = [
         _header(run, s),
+        comparison_banner(c) if c is not None else "",
         "<nav>" + " ".join(f"<a href='#{a}'>{t}</a>" for a, t in nav) + "</nav>",
         _cards(s, run.meta), _trajectories(run, s), _histogram(run, s), _groups(s), _strategies(s), _skills(s),
-        _comparison(s, summarize(compare)) if compare is not None else "",
+        health_section(s.get("judge_health")),
+        comparison_section(compare, run, anchors, Path(out).parent if out else Path(run.run_dir), c)
+        if compare is not None else "",
         _episode_table(run.episodes, anchors),
         "".join(episode_section(e, anchors[e.episode_id], bands, max_x, open_all) for e in run.episodes),
     ]
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{escape(str(s.get('run_name') or s['run_id'] or 'run'))} · escgraph simulation report</title>"
-            f"<style>{CSS}</style></head><body>{''.join(body)}<script>{SCRIPT}</script></body></html>")
+            f"<style>{CSS}{HEALTH_CSS}</style></head><body>{''.join(body)}<script>{SCRIPT}</script></body></html>")

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 __all__ = ["TurnRecord", "EpisodeResult", "RunData", "Outcome", "EpisodeStatus", "OUTCOMES"]
 
-# How a finished episode ended (SAGE termination, DESIGN.md section 5).
+# How a finished episode ended (SAGE termination, ARCHITECTURE.md section 5).
 Outcome = Literal["success", "failure", "goodbye", "max_turns"]
 OUTCOMES: tuple[str, ...] = ("success", "failure", "goodbye", "max_turns")
 # pending: not started; running: started, not finished (restarted on resume); done: scored;
@@ -27,6 +27,8 @@ class TurnRecord:
     ``emotion_before`` / ``emotion_after`` / ``change`` and ``judge`` (meaning, serves_goal, inner_reaction,
     feeling, ...). Counselor turns carry ``strategy``, ``retrieved`` (ids of skills / knowledge used) and, in
     ``extra``, ``stage``, ``rationale``, ``reply_source`` and ``safety`` (the gate's category when it fired).
+    Seeker turns' ``extra`` has ``seeker_regenerated`` (the reason each rejected model line was rejected) and
+    ``seeker_fallback`` (the last one was replaced by a canned in-character line).
     """
 
     idx: int
@@ -64,6 +66,9 @@ class EpisodeResult:
     attempts: int = 0
     seconds: float = 0.0
     turns: list[TurnRecord] = field(default_factory=list)
+    # Judge-health data of the episode: {"structured": {role: {calls, retries, gave_up}}}; empty for episodes
+    # recorded before it existed (see ``simulations.health``).
+    health: dict[str, Any] = field(default_factory=dict)
 
     @property
     def trajectory(self) -> list[float]:

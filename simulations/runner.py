@@ -1,6 +1,6 @@
 """Run a simulation: expand the spec into episodes, play them concurrently, write one results file, resume.
 
-Executors (DESIGN.md §6):
+Executors (ARCHITECTURE.md §6):
 - ``local`` (default): asyncio in this process, at most ``concurrency`` episodes in flight; models are shared
   (the embedded llama.cpp model serialises its own calls, API models overlap their waits).
 - ``process``: one worker process per core (at most ``concurrency``), each an event loop with its share of the

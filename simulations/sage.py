@@ -1,4 +1,4 @@
-"""The SAGE seeker-judge (Sentient Agent as a Judge): the simulated seeker *is* the judge (DESIGN.md §5).
+"""The SAGE seeker-judge (Sentient Agent as a Judge): the simulated seeker *is* the judge (ARCHITECTURE.md §5).
 
 Each seeker turn first assesses the counselor's last reply as structured output — what it meant, whether it serves
 the seeker's goal and hidden intent, the inner reaction, the feeling, and a signed change clipped to
@@ -25,7 +25,12 @@ from escgraph.profiles import SeekerProfile
 from escgraph.prompts import PromptTemplate, load_data, load_prompt
 from escgraph.simulations.spec import SageSettings
 
-__all__ = ["JudgeAssessment", "SageSeeker", "SeekerTurn", "says_goodbye", "reveals_too_much", "echoes"]
+__all__ = ["JudgeAssessment", "SageSeeker", "SeekerTurn", "says_goodbye", "reveals_too_much", "echoes",
+           "rejection_reason", "REJECTION_REASONS"]
+
+# Why a seeker line was rejected: empty or looping; says it is simulated or recites its hidden intent; opens in
+# the supporter's voice; repeats the counselor's last reply.
+REJECTION_REASONS: tuple[str, ...] = ("degenerate", "reveals", "role_swap", "echo")
 
 _PROMPTS = "escgraph.simulations.prompts"
 
@@ -94,14 +99,35 @@ def reveals_too_much(text: str, hidden_intent: str | None) -> bool:
 def echoes(text: str, other: str, *, threshold: float = 0.35) -> bool:
     """True when ``text`` speaks in the supporter's voice or largely repeats ``other`` (small models playing
     the seeker parrot the counselor)."""
-    if _SUPPORTER_VOICE.search(text):
-        return True
+    return swaps_role(text) or repeats(text, other, threshold=threshold)
+
+
+def swaps_role(text: str) -> bool:
+    """True when a seeker line opens in the supporter's voice ("I'm sorry to hear...")."""
+    return bool(_SUPPORTER_VOICE.search(text))
+
+
+def repeats(text: str, other: str, *, threshold: float = 0.35) -> bool:
+    """True when at least ``threshold`` of ``text``'s word trigrams also occur in ``other``."""
     def trigrams(value: str) -> set[tuple[str, ...]]:
         words = re.findall(r"[a-z']+", value.lower())
         return {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
 
     mine, theirs = trigrams(text), trigrams(other)
     return bool(mine) and len(mine & theirs) / len(mine) >= threshold
+
+
+def rejection_reason(text: str, hidden_intent: str | None, last_reply: str) -> str | None:
+    """Why a seeker line cannot be used (one of :data:`REJECTION_REASONS`), or None when it can."""
+    if is_degenerate(text):
+        return "degenerate"
+    if reveals_too_much(text, hidden_intent):
+        return "reveals"
+    if swaps_role(text):
+        return "role_swap"
+    if repeats(text, last_reply):
+        return "echo"
+    return None
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -133,6 +159,7 @@ class SageSeeker:
         self.emotion = float(start if start is not None else self.sage.initial_emotion)
         self.feeling = profile.emotion_type or "upset"
         self.fallbacks = 0  # replies the model could not write in character (recorded per turn)
+        self.last_rejections: list[str] = []  # why each model line of the latest reply was rejected, in order
 
     # -- prompts ---------------------------------------------------------------------------------------------
     def _persona_values(self) -> dict[str, str]:
@@ -188,12 +215,14 @@ class SageSeeker:
     async def _say(self, messages: list[BaseMessage]) -> str:
         prompt = self.seeker_messages(messages)
         last_reply = next((message_text(m) for m in reversed(messages) if isinstance(m, AIMessage)), "")
+        self.last_rejections = []
         for _ in range(self.retries + 1):
             raw = await self.seeker_model.ainvoke(prompt, config=self._config("seeker", "sage_seeker"))
             text = clean_reply(message_text(raw), max_sentences=2)
-            if not (is_degenerate(text) or reveals_too_much(text, self.profile.hidden_intent)
-                    or echoes(text, last_reply)):
+            reason = rejection_reason(text, self.profile.hidden_intent, last_reply)
+            if reason is None:
                 return text
+            self.last_rejections.append(reason)
         self.fallbacks += 1
         return self._fallback_line(len(messages))
 

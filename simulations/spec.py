@@ -1,4 +1,4 @@
-"""Run spec: everything that decides a simulation's results, pinned, hashed and stored with them (DESIGN.md §6).
+"""Run spec: everything that decides a simulation's results, pinned, hashed and stored with them (ARCHITECTURE.md §6).
 
 A run is graph × profiles × trials with a base seed. Episode seeds come from sha256 over the run id, base seed,
 profile id and trial — never Python's salted ``hash()`` — so the same spec always yields the same episodes.
@@ -32,7 +32,7 @@ DEFAULT_SETTINGS: dict[str, ModelSettings] = {
 
 
 class SageSettings(BaseModel):
-    """The SAGE protocol's numbers (defaults from DESIGN.md §5); all recorded with the run."""
+    """The SAGE protocol's numbers (defaults from ARCHITECTURE.md §5); all recorded with the run."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,9 +1,11 @@
-"""One SQLite results file per run folder (``run.sqlite``), written by one writer (DESIGN.md §6).
+"""One SQLite results file per run folder (``run.sqlite``), written by one writer (ARCHITECTURE.md §6).
 
 Tables: ``meta`` (config, its hash, dates, versions), ``configs`` (every config the folder has run under),
-``episodes`` (one row per episode key with status, outcome, final emotion, tokens per role, error) and ``turns``
-(one row per utterance). An episode's turns and its final row are written in one transaction, so a killed run
-never leaves a half-written episode: on resume, episodes still marked ``running`` are reset and played again.
+``episodes`` (one row per episode key with status, outcome, final emotion, tokens per role, error, judge-health
+data) and ``turns`` (one row per utterance). Files from before a column existed are migrated when opened for
+writing and read as they are (the missing value is empty). An episode's turns and its final row are written in
+one transaction, so a killed run never leaves a half-written episode: on resume, episodes still marked ``running``
+are reset and played again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from escgraph.simulations.spec import EpisodeKey, RunSpec
 __all__ = ["RunStore", "RunStoreError", "ConfigChangedError", "RUN_FILE", "load_run"]
 
 RUN_FILE = "run.sqlite"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: episodes.health
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +32,7 @@ CREATE TABLE IF NOT EXISTS episodes (
     episode_id TEXT PRIMARY KEY, profile_id TEXT NOT NULL, trial INTEGER NOT NULL, seed INTEGER NOT NULL,
     status TEXT NOT NULL, outcome TEXT, initial_emotion REAL, final_emotion REAL, seeker_turns INTEGER DEFAULT 0,
     tokens TEXT DEFAULT '{}', error TEXT, attempts INTEGER DEFAULT 0, seconds REAL DEFAULT 0,
-    profile TEXT NOT NULL, started TEXT, finished TEXT, position INTEGER NOT NULL
+    profile TEXT NOT NULL, started TEXT, finished TEXT, position INTEGER NOT NULL, health TEXT DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS turns (
     episode_id TEXT NOT NULL, idx INTEGER NOT NULL, speaker TEXT NOT NULL, text TEXT NOT NULL, strategy TEXT,
@@ -71,6 +73,8 @@ class RunStore:
             conn.execute("PRAGMA journal_mode=WAL")  # readers (a report) never block the writer
             conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
+            if "health" not in _columns(conn, "episodes"):  # a run.sqlite from schema 1
+                conn.execute("ALTER TABLE episodes ADD COLUMN health TEXT DEFAULT '{}'")
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{path} is not a usable results database: {exc}") from None
         return conn
@@ -185,10 +189,10 @@ class RunStore:
                   t.latency, json.dumps(t.extra, ensure_ascii=False)) for t in result.turns])
             self.conn.execute(
                 "UPDATE episodes SET status=?, outcome=?, initial_emotion=?, final_emotion=?, seeker_turns=?, "
-                "tokens=?, error=?, attempts=?, seconds=?, finished=? WHERE episode_id=?",
+                "tokens=?, error=?, attempts=?, seconds=?, finished=?, health=? WHERE episode_id=?",
                 (result.status, result.outcome, result.initial_emotion, result.final_emotion, result.seeker_turns,
                  json.dumps(result.tokens), result.error, result.attempts, result.seconds, _now(),
-                 result.episode_id))
+                 json.dumps(result.health), result.episode_id))
 
     def load(self) -> RunData:
         return _read(self.conn, self.run_dir)
@@ -213,6 +217,10 @@ def load_run(run_dir: str | Path) -> RunData:
         raise RunStoreError(f"{path} is not a readable results database: {exc}") from None
 
 
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
 def _read(conn: sqlite3.Connection, run_dir: Path) -> RunData:
     meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     if "config" not in meta:
@@ -224,13 +232,15 @@ def _read(conn: sqlite3.Connection, run_dir: Path) -> RunData:
             idx=row[1], speaker=row[2], text=row[3], strategy=row[4], emotion_before=row[5], emotion_after=row[6],
             change=row[7], judge=json.loads(row[8]) if row[8] else None, retrieved=json.loads(row[9] or "[]"),
             latency=row[10] or 0.0, extra=json.loads(row[11] or "{}")))
+    # read-only readers cannot migrate: an old file simply has no health column
+    health = "health" if "health" in _columns(conn, "episodes") else "'{}'"
     episodes = [
         EpisodeResult(episode_id=r[0], profile_id=r[1], trial=r[2], seed=r[3], status=r[4], outcome=r[5],
                       initial_emotion=r[6], final_emotion=r[7], seeker_turns=r[8] or 0,
                       tokens=json.loads(r[9] or "{}"), error=r[10], attempts=r[11] or 0, seconds=r[12] or 0.0,
-                      profile=json.loads(r[13]), turns=turns.get(r[0], []))
+                      profile=json.loads(r[13]), turns=turns.get(r[0], []), health=json.loads(r[14] or "{}"))
         for r in conn.execute("SELECT episode_id, profile_id, trial, seed, status, outcome, initial_emotion, "
-                              "final_emotion, seeker_turns, tokens, error, attempts, seconds, profile "
+                              f"final_emotion, seeker_turns, tokens, error, attempts, seconds, profile, {health} "
                               "FROM episodes ORDER BY position")
     ]
     other = {k: v for k, v in meta.items() if k not in {"config", "config_hash"}}

@@ -1,4 +1,4 @@
-"""Intervention units from a finished simulation run: one per counselor turn (ESC-Skills, DESIGN.md §1).
+"""Intervention units from a finished simulation run: one per counselor turn (ESC-Skills, ARCHITECTURE.md §1).
 
 Each unit pairs the seeker's state *before* the reply (the tracker's emotion, intensity and stage when the graph
 has a tracker, else the profile's emotion, an intensity read from the judge's score, and the counselor's stage),

@@ -1,4 +1,4 @@
-"""Skills-bank schema (ESC-Skills, DESIGN.md §1): intervention units and the skills distilled from them.
+"""Skills-bank schema (ESC-Skills, ARCHITECTURE.md §1): intervention units and the skills distilled from them.
 
 An *intervention unit* (IU) is one observed support move: the seeker's state, the counselor's action, and the
 outcome (the emotional change after the reply). A *skill* is reusable, person-readable know-how distilled from

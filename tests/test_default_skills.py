@@ -2,7 +2,7 @@
 
 Fast and offline: reads the YAML files shipped as package data, validates them with the schema, and checks
 coverage (stages, ESConv strategies, situations), content quality (no placeholders, enough concrete steps)
-and that no skill tries to handle a crisis itself — that is the safety gate's job (DESIGN.md section 7).
+and that no skill tries to handle a crisis itself — that is the safety gate's job (ARCHITECTURE.md section 7).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ SEEKER_MESSAGES = [
 
 
 class Assessment(BaseModel):
-    """Decisive enum first, then bounded free text: the shape DESIGN.md asks agents to use."""
+    """Decisive enum first, then bounded free text: the shape ARCHITECTURE.md asks agents to use."""
 
     strategy: Literal[
         "Question", "Restatement or Paraphrasing", "Reflection of feelings", "Affirmation and Reassurance",

@@ -66,7 +66,7 @@ MOVIE_SCHEMA = {
 def test_public_names_are_pinned():
     assert sorted(llm.__all__) == sorted([
         "load_chat_model", "default_chat_model", "embedded_model_path", "ModelSettings", "ModelSpecError",
-        "StructuredOutputError", "ChatLlamaCpp", "FakeChatModel", "Usage", "UsageTracker",
+        "StructuredOutputError", "ChatLlamaCpp", "FakeChatModel", "Usage", "UsageTracker", "StructuredOutputTracker",
     ])
     for name in llm.__all__:
         assert getattr(llm, name) is not None

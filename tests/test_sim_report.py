@@ -161,7 +161,8 @@ def test_report_is_self_contained_escaped_and_has_a_section_per_episode():
 def test_report_with_comparison_and_single_episode():
     run, base = make_run("candidate", shift=10), make_run("baseline")
     html = render_report(run, compare=base)
-    assert "Run vs run" in html and "A</b> (baseline) = <code>baseline</code>" in html
+    assert "Run vs run" in html and "A</span> (baseline) = <code>baseline</code>" in html
+    assert "Unpaired deltas" in html  # different run ids: no shared episode keys
     assert "+2" in html  # sage score delta
     _no_external_refs(html)
     one = make_run()

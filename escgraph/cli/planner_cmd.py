@@ -51,7 +51,7 @@ def train(esconv: Path = typer.Option(..., "--esconv", help="ESConv training fil
 @planner_app.command("predict")
 def predict_cmd(planner: str = typer.Option(..., "--planner", help="Planner folder, or llm:<model spec> for "
                                                                     "the zero-shot LLM planner."),
-                cases: Path = typer.Option(..., "--cases", help="Cases (JSON lines, DESIGN.md format)."),
+                cases: Path = typer.Option(..., "--cases", help="Cases (JSON lines, ARCHITECTURE.md format)."),
                 out: Path = typer.Option(..., "--out", "-o", help="Predictions: one {id, pred} per line."),
                 with_distribution: bool = typer.Option(False, "--distribution", help="Also write each case's "
                                                                                      "distribution.")) -> None:

@@ -143,6 +143,14 @@ def _pin_bank(bank: Path | None, version: str) -> str:
         raise CLIError(f"skills bank: {exc}") from None
 
 
+def _interval(summary: dict) -> str:
+    ci = summary.get("sage_score_ci") or {}
+    if ci.get("ci_low") is None or ci.get("ci_high") is None:
+        return ""
+    return f" (95% CI {ci['ci_low']:.1f} to {ci['ci_high']:.1f}, over {ci.get('clusters')} " \
+           f"{'profiles' if 'profiles' in str(ci.get('method')) else 'episodes'})"
+
+
 def _print_summary(console, out: Path) -> None:  # noqa: ANN001
     import json
 
@@ -152,7 +160,7 @@ def _print_summary(console, out: Path) -> None:  # noqa: ANN001
     table = Table(title=f"run {out.name}", show_header=False)
     score = summary.get("sage_score")
     rows = [
-        ("SAGE score (mean final emotion)", "n/a" if score is None else f"{score:.1f}"),
+        ("SAGE score (mean final emotion)", "n/a" if score is None else f"{score:.1f}" + _interval(summary)),
         ("episodes scored", str(summary.get("status", {}).get("done", 0))),
         ("success / failure", f"{summary.get('success', 0)} / {summary.get('failure', 0)}"),
         ("mean turns", f"{summary.get('mean_turns') or 0:.1f}"),
@@ -163,18 +171,37 @@ def _print_summary(console, out: Path) -> None:  # noqa: ANN001
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    _print_health(console, summary.get("judge_health"))
     console.print(f"report: {out / 'report.html'}\nsummary: {out / 'summary.json'}\nresults: {out / 'run.sqlite'}")
+
+
+def _print_health(console, health: dict | None) -> None:  # noqa: ANN001
+    """Judge-health figures in two lines, then each warning: red past a threshold, yellow for a smoke test."""
+    from rich.markup import escape
+
+    from escgraph.simulations.health import SMOKE_TEST_WARNING, health_lines
+
+    if not health:
+        return
+    for line in health_lines(health):
+        console.print(escape(line), highlight=False, soft_wrap=True)
+    for warning in health.get("warnings") or []:
+        colour = "yellow" if warning == SMOKE_TEST_WARNING else "red"
+        console.print(f"[{colour}]warning: {escape(warning)}[/{colour}]", highlight=False, soft_wrap=True)
 
 
 @app.command("report")
 def report(
-    run_dir: Path = typer.Argument(..., help="A run folder written by `escgraph simulate`."),
-    compare: Path = typer.Option(None, "--compare", help="A second run folder to compare against."),
+    run_dir: Path = typer.Argument(..., help="A run folder written by `escgraph simulate` (with --compare: the "
+                                             "candidate, B)."),
+    compare: Path = typer.Option(None, "--compare", help="A baseline run folder (A) to compare against: deltas "
+                                                         "are RUN_DIR − baseline, paired on shared episodes."),
     out: Path = typer.Option(None, "--out", "-o", help="HTML file to write (default: RUN_DIR/report.html)."),
 ) -> None:
-    """Write one self-contained HTML report for a run (optionally compared with another run)."""
+    """Write one self-contained HTML report for a run (optionally compared with a baseline run)."""
     import json
 
+    from escgraph.simulations.comparison import compare_runs
     from escgraph.simulations.metrics import summarize
     from escgraph.simulations.report import render_report
     from escgraph.simulations.runner import _write_atomic
@@ -187,9 +214,34 @@ def report(
         raise CLIError(str(exc)) from None
     target = out or (run_dir / ("report.html" if other is None else f"compare-{compare.resolve().name}.html"))
     try:
-        _write_atomic(target, render_report(run, compare=other))
+        comparison = compare_runs(other, run) if other is not None else None
+        _write_atomic(target, render_report(run, compare=other, out=target, comparison=comparison))
         if other is None:
             _write_atomic(run_dir / "summary.json", json.dumps(summarize(run), indent=2, ensure_ascii=False))
     except OSError as exc:
         raise CLIError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if comparison is not None:
+        _print_comparison(comparison)
     typer.echo(str(target))
+
+
+def _print_comparison(c: dict) -> None:
+    """A few lines on stderr (stdout stays the report's path): the deltas with intervals, flips, the design."""
+    from escgraph.simulations.comparison import format_p
+
+    k = c["keys"]
+    design = (f"paired on {k['paired']} shared episodes" if c["design"] == "paired" else
+              f"UNPAIRED: {k['finished_both']} shared episode(s) finished in both, fewer than 2")
+    lines = [f"compare: B = {c['b']['run_name']} (candidate) vs A = {c['a']['run_name']} (baseline), {design}; "
+             f"{k['only_a']} only in A, {k['only_b']} only in B, {k['unfinished']} unfinished"]
+    for name, row in c["metrics"].items():
+        if row["mean"] is None:
+            lines.append(f"  {row['label']}: nothing to compare")
+            continue
+        scale, unit = (100, " pp") if name == "success_rate" else (1, "")
+        ci = (f"{row['confidence']:.0%} CI {scale * row['ci_low']:+.1f} to {scale * row['ci_high']:+.1f}"
+              if row["ci_low"] is not None and row["ci_high"] is not None else "no interval (too few pairs)")
+        lines.append(f"  {row['label']} Δ {scale * row['mean']:+.1f}{unit} ({ci}, {format_p(row['p_two_sided'])}, "
+                     f"{row['design']})")
+    lines.append(f"  flipped outcomes: {len(c['flipped'])}")
+    typer.echo("\n".join(lines), err=True)

@@ -13,6 +13,7 @@ from ._errors import ModelSpecError, StructuredOutputError
 from ._llamacpp import ChatLlamaCpp
 from ._spec import ModelSettings, default_chat_model, load_chat_model
 from .fake import FakeChatModel
+from .retries import StructuredOutputTracker
 from .usage import Usage, UsageTracker
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "FakeChatModel",
     "Usage",
     "UsageTracker",
+    "StructuredOutputTracker",
 ]
 

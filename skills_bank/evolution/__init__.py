@@ -1,4 +1,4 @@
-"""Self-evolution of the skills bank (ESC-Skills, DESIGN.md §6).
+"""Self-evolution of the skills bank (ESC-Skills, ARCHITECTURE.md §6).
 
 - ``traces``: select failed / low-gain episodes, the turns where emotion fell, grouped by skill and seeker traits;
 - ``edits``: typed, evidence-citing edits (add, amend, flag unsafe, retire), validated before testing;

@@ -1,4 +1,4 @@
-"""The self-evolution loop (ESC-Skills; DESIGN.md §6): simulate → analyse → propose → verify → commit, in rounds.
+"""The self-evolution loop (ESC-Skills; ARCHITECTURE.md §6): simulate → analyse → propose → verify → commit, in rounds.
 
 The loop lives with the skills bank and reaches the simulation runner and the analyst model only through the two
 small protocols below, so there is no import cycle; ``escgraph evolve`` wires in the real ones.

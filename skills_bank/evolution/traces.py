@@ -3,7 +3,7 @@
 Works on finished episodes of any run (objects shaped like ``escgraph.simulations.results.EpisodeResult``: an
 ``episode_id``, the ``profile`` as a dict, ``outcome``, ``initial_emotion``/``final_emotion`` and ``turns`` with
 ``speaker``, ``text``, ``strategy``, ``change``, ``judge`` and ``extra["skill_id"]``), so the skills bank needs
-no import of the simulation runner (DESIGN.md §3).
+no import of the simulation runner (ARCHITECTURE.md §3).
 
 The analysis selects failed and low-gain episodes, takes the counselor turns after which the judge's emotion fell
 most (intervention units), and groups them by the skill followed and by profile traits. A *finding* is a group

@@ -1,4 +1,4 @@
-"""Verification of a candidate bank against a concurrent control arm (DESIGN.md §6).
+"""Verification of a candidate bank against a concurrent control arm (ARCHITECTURE.md §6).
 
 Comparing a re-run of the episodes an edit cites with the run that selected them is biased whenever the models
 sample: failing episodes were the lowest draws, so any re-run regresses up towards the mean, and a regression
