@@ -17,6 +17,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from escgraph.llm import FakeChatModel
 from escgraph.profiles import SeekerProfile
 from escgraph.skills_bank.schema import Skill
+from escgraph.testing.noisy_world import scripted_skill
 
 PRESSING = "Tell me every detail of what happened, right now."
 GENTLE = "We can go at your pace; share only what feels okay."
@@ -25,15 +26,7 @@ HARMFUL_STEP = "Tell the seeker they are overreacting and should calm down."
 
 
 def skill(skill_id: str, name: str, steps: list[str]) -> Skill:
-    return Skill.model_validate({
-        "id": skill_id, "name": name, "summary": f"{name}: helps the seeker tell their story",
-        "guidance": steps,
-        "applicability": {"when_to_use": ["the seeker has started to describe a problem"],
-                          "when_not_to_use": ["the seeker is in danger"],
-                          "stages": ["exploration", "comforting", "action"]},
-        "expected_outcomes": ["the seeker feels heard"], "risks": ["sounding scripted"],
-        "strategies": ["Question"], "examples": [{"seeker": "It went badly.", "supporter": "What happened?"}],
-    })
+    return scripted_skill(skill_id, name, steps)
 
 
 def bank_skills() -> list[Skill]:

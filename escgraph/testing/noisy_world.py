@@ -34,7 +34,7 @@ from escgraph.skills_bank.evolution.loop import SimulationResult
 from escgraph.skills_bank.schema import Skill
 from escgraph.skills_bank.store import SkillBank
 
-__all__ = ["WorldSettings", "ScriptedSimulator", "StudyResult", "acceptance_study", "scripted_analyst", "world_profiles",
+__all__ = ["WorldSettings", "ScriptedSimulator", "scripted_skill", "StudyResult", "acceptance_study", "scripted_analyst", "world_profiles",
            "world_skills",
            "HELPFUL_STEP", "NULL_STEP", "SKILL_ID"]
 
@@ -66,21 +66,23 @@ def world_profiles(n: int = 12, avoidant: int = 3) -> list[SeekerProfile]:
                           initial_emotion=40) for i in range(n)]
 
 
-def world_skills() -> list[Skill]:
-    def skill(skill_id: str, name: str, steps: list[str]) -> Skill:
-        return Skill.model_validate({
-            "id": skill_id, "name": name, "summary": f"{name}: helps the seeker tell their story",
-            "guidance": steps,
-            "applicability": {"when_to_use": ["the seeker has started to describe a problem"],
-                              "when_not_to_use": ["the seeker is in danger"],
-                              "stages": ["exploration", "comforting", "action"]},
-            "expected_outcomes": ["the seeker feels heard"], "risks": ["sounding scripted"],
-            "strategies": ["Question"], "examples": [{"seeker": "It went badly.", "supporter": "What happened?"}]})
+def scripted_skill(skill_id: str, name: str, steps: list[str]) -> Skill:
+    """A complete, screen-passing skill whose behaviour in a scripted world is set by its guidance ``steps``."""
+    return Skill.model_validate({
+        "id": skill_id, "name": name, "summary": f"{name}: helps the seeker tell their story",
+        "guidance": steps,
+        "applicability": {"when_to_use": ["the seeker has started to describe a problem"],
+                          "when_not_to_use": ["the seeker is in danger"],
+                          "stages": ["exploration", "comforting", "action"]},
+        "expected_outcomes": ["the seeker feels heard"], "risks": ["sounding scripted"],
+        "strategies": ["Question"], "examples": [{"seeker": "It went badly.", "supporter": "What happened?"}]})
 
-    return [skill(SKILL_ID, "Press for details", ["Press the seeker for the details of what happened.",
-                                                  "Ask follow-up questions until the whole story is out."]),
-            skill("reflect-the-feeling", "Reflect the feeling", ["Name the feeling you hear.",
-                                                                 "Check whether you understood it."])]
+
+def world_skills() -> list[Skill]:
+    return [scripted_skill(SKILL_ID, "Press for details", ["Press the seeker for the details of what happened.",
+                                                           "Ask follow-up questions until the whole story is out."]),
+            scripted_skill("reflect-the-feeling", "Reflect the feeling", ["Name the feeling you hear.",
+                                                                          "Check whether you understood it."])]
 
 
 class ScriptedSimulator:
