@@ -163,37 +163,52 @@ def _dialogue(raw: Any, index: int, where: str, report: LoadReport) -> Dialogue:
     if seeker is not None and final is None:
         report.missing_final_intensity += 1
     report.turns += len(turns)
-    return Dialogue(index, raw.get("emotion_type"), raw.get("problem_type"),
-                    " ".join(str(raw.get("situation") or "").split()), turns, initial, final,
-                    raw.get("experience_type"))
+    return Dialogue(index, _label(raw, "emotion_type", fail), _label(raw, "problem_type", fail),
+                    " ".join(str(_label(raw, "situation", fail) or "").split()), turns, initial, final,
+                    _label(raw, "experience_type", fail))
+
+
+def _label(raw: dict[str, Any], key: str, fail: Any) -> str | None:
+    """A dialogue's text field: text (numbers become text), or None when absent; a list or object is an error."""
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):  # bool included: odd, but harmless as text
+        return str(value)
+    raise fail(key, f"expected text, got a JSON {'list' if isinstance(value, list) else 'object'}")
 
 
 def load_esconv(path: str | Path) -> tuple[list[Dialogue], LoadReport]:
-    """Read an ESConv file of either shape."""
+    """Read an ESConv file of either shape. Strict JSON with the limits of :mod:`escgraph.datafiles` (size,
+    nesting); a parse error names the file, the line and the column."""
+    from escgraph.datafiles import MAX_DATASET_BYTES, DataFileError, parse_json, read_text
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, max_bytes=MAX_DATASET_BYTES)
     except FileNotFoundError:
         raise ESConvError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ESConvError(f"{path}: cannot read it ({exc})") from None
-    stripped = text.lstrip()
+    except OSError as exc:
+        raise ESConvError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except DataFileError as exc:
+        raise ESConvError(str(exc)) from None
     dialogues: list[Dialogue] = []
-    if stripped.startswith("["):
+    if text.lstrip().startswith("["):
         report = LoadReport(str(path), "original JSON")
         try:
-            raws = json.loads(text)
-        except ValueError as exc:
-            raise ESConvError(f"{path}: not valid JSON ({exc})") from None
+            raws = parse_json(text, str(path))
+        except DataFileError as exc:
+            raise ESConvError(str(exc)) from None
         for i, raw in enumerate(raws):
             dialogues.append(_dialogue(raw, i, str(path), report))
     else:
         report = LoadReport(str(path), "JSON lines")
-        for i, line in enumerate(l for l in text.splitlines() if l.strip()):
+        lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]  # JSON text may hold
+        for i, (n, line) in enumerate(lines):  # U+2028 and friends, which str.splitlines() would split on
             try:
-                raw = json.loads(line)
-            except ValueError as exc:
-                raise ESConvError(f"{path}: dialogue {i} (line {i + 1}): not valid JSON ({exc})") from None
+                raw = parse_json(line, f"{path}: dialogue {i} (line {n})")
+            except DataFileError as exc:
+                raise ESConvError(str(exc).replace(" at line 1, column ", " at column ")) from None
             dialogues.append(_dialogue(raw, i, str(path), report))
     if not dialogues:
         raise ESConvError(f"{path}: holds no dialogues")
@@ -286,22 +301,31 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | Path) -> int:
 
 
 def read_cases(path: str | Path) -> list[dict[str, Any]]:
-    """Next-strategy cases from a JSON-lines file, checked: every case needs an ``id`` and a ``context`` list."""
+    """Next-strategy cases from a JSON-lines file, checked: every case needs an ``id`` and a ``context`` list.
+    Each line is strict JSON with the limits of :mod:`escgraph.datafiles`."""
+    from escgraph.datafiles import MAX_DATASET_BYTES, DataFileError, parse_json, read_text
+
     path = Path(path)
     cases, seen = [], set()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = read_text(path, max_bytes=MAX_DATASET_BYTES)
     except FileNotFoundError:
         raise ESConvError(f"{path}: no such file") from None
-    for n, line in enumerate(lines, 1):
+    except OSError as exc:
+        raise ESConvError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except DataFileError as exc:
+        raise ESConvError(str(exc)) from None
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            case = json.loads(line)
-        except ValueError as exc:
-            raise ESConvError(f"{path}: line {n}: not valid JSON ({exc})") from None
+            case = parse_json(line, f"{path}: line {n}")
+        except DataFileError as exc:
+            raise ESConvError(str(exc).replace(" at line 1, column ", " at column ")) from None
         if not isinstance(case, dict) or "id" not in case or not isinstance(case.get("context"), list):
             raise ESConvError(f"{path}: line {n}: a case needs an 'id' and a 'context' list")
+        if not isinstance(case["id"], (str, int)) or isinstance(case["id"], bool):
+            raise ESConvError(f"{path}: line {n}: a case id must be text or a number")
         if case["id"] in seen:
             raise ESConvError(f"{path}: line {n}: duplicate case id {case['id']!r}")
         seen.add(case["id"])

@@ -58,12 +58,18 @@ class SeekerProfile(BaseModel):
 
 
 def load_profiles(path: str | Path) -> list[SeekerProfile]:
-    """Load a YAML or JSON list of profiles; errors name the file, the profile and the field."""
+    """Load a list of profiles: ``.json`` files as strict JSON, anything else as YAML. Errors name the file and,
+    for a parse error, the line and column; for a bad profile, the profile and the field. Input limits (size,
+    nesting, no YAML aliases) are those of :mod:`escgraph.datafiles`."""
+    from escgraph.datafiles import MAX_PROFILE_BYTES, DataFileError, parse_by_suffix, read_text
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ProfileError(f"cannot read profiles from {path}: {exc}") from exc
+        data = parse_by_suffix(read_text(path, max_bytes=MAX_PROFILE_BYTES), path)
+    except OSError as exc:
+        raise ProfileError(f"cannot read profiles from {path}: {exc.strerror or exc}") from None
+    except DataFileError as exc:
+        raise ProfileError(str(exc)) from None
     if isinstance(data, dict) and "profiles" in data:
         data = data["profiles"]
     if not isinstance(data, list):
@@ -75,10 +81,14 @@ def load_profiles(path: str | Path) -> list[SeekerProfile]:
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            ident = item.get("id", f"#{i}") if isinstance(item, dict) else f"#{i}"
-            raise ProfileError(f"{path}: profile {ident}: field {where!r}: {err['msg']}") from exc
+            ident = str(item.get("id", f"#{i}"))[:80] if isinstance(item, dict) else f"#{i}"
+            raise ProfileError(_one_line(f"{path}: profile {ident}: field {where!r}: {err['msg']}")) from None
         if profile.id in seen:
-            raise ProfileError(f"{path}: duplicate profile id {profile.id!r}")
+            raise ProfileError(_one_line(f"{path}: duplicate profile id {profile.id!r}"))
         seen.add(profile.id)
         profiles.append(profile)
     return profiles
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

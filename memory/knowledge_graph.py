@@ -13,6 +13,7 @@ them by edge weight, and prefer responses linked to the seeker's expectation and
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -98,6 +99,11 @@ class KnowledgeHit:
         return asdict(self)
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _kind_of(node_id: str) -> str | None:
     if node_id.startswith("e") and "-" in node_id:
         return "affective_state"
@@ -105,10 +111,15 @@ def _kind_of(node_id: str) -> str | None:
 
 
 def _read_json(path: Path, key: str) -> list[Any]:
+    """A HEAL file's list (strict JSON, bounded size and nesting: :mod:`escgraph.datafiles`)."""
+    from escgraph.datafiles import MAX_DATASET_BYTES, DataFileError, parse_json, read_text
+
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KnowledgeGraphError(f"{path}: not valid JSON ({exc})") from None
+        doc = parse_json(read_text(path, max_bytes=MAX_DATASET_BYTES), str(path))
+    except OSError as exc:
+        raise KnowledgeGraphError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except DataFileError as exc:
+        raise KnowledgeGraphError(str(exc)) from None
     if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
         raise KnowledgeGraphError(f"{path}: expected an object with a {key!r} list")
     return doc[key]
@@ -159,16 +170,21 @@ def load_heal(folder: str | Path) -> tuple["KnowledgeGraph", LoadReport]:
             u, v = str(edge["from"]), str(edge["to"])
             try:
                 weight = float(edge.get("value", 1) or 1)
-            except (TypeError, ValueError):
-                report.problems.append(f"edges/{name}.txt entry {i}: value {edge.get('value')!r} is not a number")
+            except (TypeError, ValueError, OverflowError):
+                report.problems.append(f"edges/{name}.txt entry {i}: value {_short(edge.get('value'))} is not a "
+                                       f"number")
                 continue
+            if not math.isfinite(weight):  # "nan", "inf" as text: every score and --json output would break
+                raise KnowledgeGraphError(f"{path}: entry {i} ({_short(u)} - {_short(v)}): weight "
+                                          f"{_short(edge.get('value'))} is not a finite number")
             if u not in graph or v not in graph:
                 report.dangling_edges += 1
                 continue
-            if graph.has_edge(u, v):
-                graph[u][v]["weight"] += weight
-            else:
-                graph.add_edge(u, v, weight=weight)
+            total = graph[u][v]["weight"] + weight if graph.has_edge(u, v) else weight
+            if not math.isfinite(total):
+                raise KnowledgeGraphError(f"{path}: entry {i} ({_short(u)} - {_short(v)}): the summed weight of "
+                                          f"this edge overflows")
+            graph.add_edge(u, v, weight=total)
             count += 1
         report.edges[name] = count
     return KnowledgeGraph(graph), report
@@ -204,7 +220,7 @@ class KnowledgeGraph:
                   int(bool(d.get("positive")))] for n, d in self.graph.nodes(data=True)]
         edges = [[u, v, d.get("weight", 1.0)] for u, v, d in self.graph.edges(data=True)]
         doc = {"format": FORMAT, "format_version": 1, "counts": self.counts(), "nodes": nodes, "edges": edges}
-        _atomic(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode())
+        _atomic(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
         if with_vectors:
             vectors = self.story_vectors()
             tmp = path.with_name(f".{path.name}.emb.tmp.npy")
@@ -214,23 +230,36 @@ class KnowledgeGraph:
 
     @classmethod
     def load(cls, path: str | Path) -> "KnowledgeGraph":
+        """A graph saved by :meth:`save`; a file of another shape, with a non-finite weight or too deeply nested is
+        a :class:`KnowledgeGraphError` naming it (and the entry)."""
+        from escgraph.datafiles import MAX_DATASET_BYTES, MAX_DEPTH, DataFileError, parse_json, read_text
+
         path = Path(path)
         try:
-            doc = json.loads(path.read_bytes())
+            # a saved row nests 3 levels above a HEAL node's value, which the import bounded at MAX_DEPTH
+            doc = parse_json(read_text(path, max_bytes=MAX_DATASET_BYTES), str(path), max_depth=MAX_DEPTH + 4)
         except FileNotFoundError:
             raise KnowledgeGraphError(f"{path}: no such knowledge-graph file") from None
-        except (OSError, ValueError) as exc:
-            raise KnowledgeGraphError(f"{path}: not a knowledge-graph file ({exc})") from None
+        except OSError as exc:
+            raise KnowledgeGraphError(f"{path}: not a knowledge-graph file ({exc.strerror or exc})") from None
+        except DataFileError as exc:
+            raise KnowledgeGraphError(f"{exc.where}: not a knowledge-graph file ({exc.problem})") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise KnowledgeGraphError(f"{path}: not an escgraph knowledge-graph file (import a HEAL folder with "
                                       f"`escgraph kg import-heal`)")
         graph = nx.Graph()
-        graph.add_nodes_from((n, {"kind": k, "label": label, "value": value, "story": story, "positive": bool(pos)})
-                             for n, k, label, value, story, pos in doc["nodes"])
-        graph.add_weighted_edges_from(doc["edges"])
+        graph.add_nodes_from(_saved_node(path, i, row) for i, row in enumerate(_saved_rows(path, doc, "nodes")))
+        graph.add_weighted_edges_from(_saved_edge(path, i, row) for i, row in enumerate(_saved_rows(path, doc,
+                                                                                                    "edges")))
         vectors = None
         if _vector_path(path).is_file():
-            vectors = np.load(_vector_path(path))
+            try:
+                vectors = np.load(_vector_path(path), allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise KnowledgeGraphError(f"{_vector_path(path)}: not an embeddings file ({exc}); delete it to "
+                                          f"re-embed") from None
+            if vectors.ndim != 2 or not np.isfinite(vectors).all():
+                vectors = None  # unusable: re-embed rather than score with garbage
         return cls(graph, story_vectors=vectors)
 
     # -- retrieval -------------------------------------------------------------------------------------------
@@ -303,6 +332,31 @@ class KnowledgeGraph:
             hits.append(KnowledgeHit(sid, self.text(sid), round(float(sims[i]), 4), ranked[:responses],
                                      [self.text(e) for e in sorted(expected)][:3], affective[:3]))
         return hits
+
+
+def _saved_rows(path: Path, doc: dict[str, Any], key: str) -> list[Any]:
+    rows = doc.get(key)
+    if not isinstance(rows, list):
+        raise KnowledgeGraphError(f"{path}: not a knowledge-graph file ({key!r} is not a list)")
+    return rows
+
+
+def _saved_node(path: Path, i: int, row: Any) -> tuple[str, dict[str, Any]]:
+    if not (isinstance(row, list) and len(row) == 6 and isinstance(row[0], str) and isinstance(row[1], str)):
+        raise KnowledgeGraphError(f"{path}: node #{i} is not [id, kind, label, value, story, positive]")
+    node, kind, label, value, story, positive = row
+    return node, {"kind": kind, "label": str(label or ""), "value": value, "story": str(story or ""),
+                  "positive": bool(positive)}
+
+
+def _saved_edge(path: Path, i: int, row: Any) -> tuple[str, str, float]:
+    if not (isinstance(row, list) and len(row) == 3 and isinstance(row[0], str) and isinstance(row[1], str)
+            and isinstance(row[2], (int, float)) and not isinstance(row[2], bool)):
+        raise KnowledgeGraphError(f"{path}: edge #{i} is not [from, to, weight]")
+    if not math.isfinite(row[2]):
+        raise KnowledgeGraphError(f"{path}: edge #{i} ({_short(row[0])} - {_short(row[1])}): weight {row[2]} is "
+                                  f"not a finite number")
+    return row[0], row[1], float(row[2])
 
 
 def _file_hash(path: Path) -> str:

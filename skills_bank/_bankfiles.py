@@ -18,11 +18,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from escgraph.datafiles import MAX_SKILLS_BYTES, DataFileError, one_line, parse_by_suffix, parse_yaml, read_text
 from escgraph.skills_bank.schema import Skill
 
 __all__ = ["SkillBankError", "SkillFileError", "UnknownVersionError", "UnknownSkillError", "dump_yaml", "load_yaml",
            "skill_text", "atomic_write", "exclusive_lock", "content_hash", "describe_validation_error",
-           "read_skill_file", "read_skills_export"]
+           "read_skill_file", "read_skill_path", "read_skills_export"]
 
 
 class SkillBankError(ValueError):
@@ -33,7 +34,7 @@ class SkillFileError(SkillBankError):
     """A skill file (or one skill inside an import file) is not a valid skill; names the file and the field."""
 
     def __init__(self, file: str, field: str, problem: str) -> None:
-        super().__init__(f"{file}: {problem}")
+        super().__init__(one_line(f"{file}: {problem}"))
         self.file, self.field, self.problem = file, field, problem
 
 
@@ -81,12 +82,14 @@ def skill_text(skill: Skill) -> str:
     return dump_yaml(skill.model_dump(mode="json"))
 
 
-def atomic_write(path: Path, text: str, *, read_only: bool = False) -> None:
-    """Write ``text`` to a temp file in the same folder, fsync, then ``os.replace``: readers never see half a file."""
+def atomic_write(path: Path, text: str | bytes, *, read_only: bool = False) -> None:
+    """Write ``text`` (or raw bytes) to a temp file in the same folder, fsync, then ``os.replace``: readers never
+    see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with os.fdopen(fd, "wb") if isinstance(text, bytes) else \
+                os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -153,14 +156,25 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> tuple[s
 
 
 def read_skill_file(text: str, where: str, expected_id: str | None = None, prefix: str = "") -> Skill:
-    """Parse and validate one skill (YAML text) or raise :class:`SkillFileError` naming ``where`` and the field."""
+    """Parse and validate one skill (YAML text) or raise :class:`SkillFileError` naming ``where`` and the field.
+
+    The text is a person's file: nesting, anchors and aliases are bounded as in :mod:`escgraph.datafiles`."""
     try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise SkillFileError(where, "", f"not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+        data = parse_yaml(text, where)
+    except DataFileError as exc:
+        raise SkillFileError(where, "", exc.problem) from None
     return validate_skill(data, where, expected_id, prefix)
+
+
+def read_skill_path(path: Path, expected_id: str | None = None) -> Skill:
+    """One skill file from disk (a working-copy file): size, UTF-8 and YAML checked, each error naming the file."""
+    try:
+        text = read_text(path, max_bytes=MAX_SKILLS_BYTES)
+    except OSError as exc:
+        raise SkillBankError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except DataFileError as exc:
+        raise SkillFileError(str(path), "", exc.problem) from None
+    return read_skill_file(text, str(path), expected_id)
 
 
 def validate_skill(data: Any, where: str, expected_id: str | None = None, prefix: str = "") -> Skill:
@@ -180,20 +194,17 @@ def validate_skill(data: Any, where: str, expected_id: str | None = None, prefix
 def read_skills_export(path: Path) -> tuple[dict[str, Skill], str | None]:
     """Skills from an export (YAML/JSON), a bare list of skills, or one skill; plus ``"v3 of <hash>"`` if known."""
     try:
-        text = path.read_text(encoding="utf-8")
+        doc = parse_by_suffix(read_text(path, max_bytes=MAX_SKILLS_BYTES), path)
     except OSError as exc:
         raise SkillBankError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise SkillFileError(str(path), "", f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
-                                            f"{str(exc).splitlines()[0]}") from None
+    except DataFileError as exc:
+        raise SkillFileError(str(path), "", exc.problem) from None
     origin = None
     if isinstance(doc, dict) and "skills" in doc:
         meta = doc.get("version") if isinstance(doc.get("version"), dict) else {}
         if meta.get("id"):
             digest = str(meta.get("content_hash") or "")[:12]
-            origin = f"{meta['id']}" + (f" of content {digest}" if digest else "")
+            origin = one_line(meta["id"])[:40] + (f" of content {one_line(digest)}" if digest else "")
         doc = doc["skills"]
     elif isinstance(doc, dict):
         doc = [doc]  # a single skill
@@ -203,7 +214,8 @@ def read_skills_export(path: Path) -> tuple[dict[str, Skill], str | None]:
     skills: dict[str, Skill] = {}
     for i, data in enumerate(doc):
         sid = data.get("id") if isinstance(data, dict) else None
-        skill = validate_skill(data, f"{path}: skill #{i + 1}" + (f" ({sid!r})" if sid else ""), None)
+        shown = f" ({sid!r})" if isinstance(sid, str) and len(sid) <= 80 else (f" ({sid!r:.80}…)" if sid else "")
+        skill = validate_skill(data, f"{path}: skill #{i + 1}" + shown, None)
         if skill.id in skills:
             raise SkillFileError(str(path), "id", f"skill id {skill.id!r} appears twice")
         skills[skill.id] = skill

@@ -32,8 +32,8 @@ from pydantic import ValidationError
 
 from escgraph.skills_bank._bankfiles import (SkillBankError, SkillFileError, UnknownSkillError, UnknownVersionError,
                                              atomic_write, content_hash, describe_validation_error, dump_yaml,
-                                             exclusive_lock, load_yaml, read_skill_file, read_skills_export,
-                                             skill_text)
+                                             exclusive_lock, load_yaml, read_skill_file, read_skill_path,
+                                             read_skills_export, skill_text)
 from escgraph.skills_bank._versions import Changes, Version, summarize_changes
 from escgraph.skills_bank.schema import Skill
 
@@ -247,7 +247,7 @@ class SkillBank:
     def _read_working_copy(self) -> dict[str, Skill]:
         skills = {}
         for path in sorted((self.path / "skills").glob("*.yaml")):
-            skills[path.stem] = read_skill_file(path.read_text(encoding="utf-8"), str(path), path.stem)
+            skills[path.stem] = read_skill_path(path, path.stem)  # size, UTF-8, nesting, aliases: clear errors
         return skills
 
     def _write_version(self, content: dict[str, Skill], parent: str | None, state: Mapping[str, Any], *,
@@ -288,11 +288,11 @@ class SkillBank:
         on_disk = {p.stem for p in folder.glob("*.yaml")}
         for sid in sorted(set(base) | set(new) | on_disk):
             path = folder / f"{sid}.yaml"
-            text = path.read_text(encoding="utf-8") if sid in on_disk else None
+            text = _read_as_text(path) if sid in on_disk else None  # bytes when not UTF-8: a hand edit, kept
             wanted = skill_text(new[sid]) if sid in new else None
             if text == wanted:
                 continue
-            if text is not None and sid in new and _holds(text, sid, new[sid]):
+            if isinstance(text, str) and sid in new and _holds(text, sid, new[sid]):
                 atomic_write(path, wanted)  # the same skill in the person's own layout: just normalise it
                 continue
             if text != (skill_text(base[sid]) if sid in base else None):
@@ -324,19 +324,29 @@ class SkillBank:
         return target
 
     def import_file(self, path: str | Path, author: str, message: str | None = None, *,
-                    replace: bool = True) -> Version:
+                    replace: bool | None = None) -> Version:
         """Commit a file's skills (an export, a list of skills, or one skill) as kind ``import``.
 
         ``replace=True``: the file's skills become the whole new content (skills absent from it are removed).
         ``replace=False``: they are added or replace same-id skills; the others stay.
+        ``replace=None`` (the default): an empty bank takes the file's skills; a bank that holds skills refuses,
+        so a one-skill file never silently replaces a whole bank — say which you mean.
+        The file is read and every skill validated before anything is written; a failed import changes nothing.
         """
         source = Path(path)
         skills, origin = read_skills_export(source)
-        note = f"import from {source.name}" + (f" (exported {origin})" if origin else "") + \
-            ("" if replace else ", merged")
         with exclusive_lock(self._lock):
             state = self._state()
             current = self.get_version(state["head"]).skills()
+            if replace is None:
+                if current:
+                    raise SkillBankError(
+                        f"{source}: not imported: the bank ({state['head']}) holds {len(current)} skill(s) and the "
+                        f"file {len(skills)}; pass --merge to add or update the file's skills and keep the others, "
+                        f"or --replace to make the file the whole bank (skills not in it are removed)")
+                replace = True
+            note = f"import from {source.name}" + (f" (exported {origin})" if origin else "") + \
+                ("" if replace else ", merged")
             content = dict(skills) if replace else {**current, **skills}
             if content == current:
                 raise SkillBankError(f"nothing to import: {source.name} matches {state['head']}")
@@ -344,6 +354,15 @@ class SkillBank:
                                        message=f"{message.strip()} [{note}]" if message else note,
                                        kind="import", meta={"source": str(source), "origin": origin,
                                                             "mode": "replace" if replace else "merge"})
+
+
+def _read_as_text(path: Path) -> str | bytes:
+    """A working-copy file's text, or its raw bytes when it is not UTF-8 (so it can be kept, never lost)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
 
 
 def _holds(text: str, skill_id: str, skill: Skill) -> bool:

@@ -97,7 +97,7 @@ def test_export_import_and_hand_edit_commit(bank, tmp_path):
     out = tmp_path / "v2.json"
     result = run("export", "--version", "v2", "--out", str(out), "--bank", str(bank.path))
     assert result.exit_code == 0 and json.loads(out.read_text())["version"]["id"] == "v2"
-    result = run("import", str(out), "--author", "carol", "--message", "roll back the risk", "--bank",
+    result = run("import", str(out), "--replace", "--author", "carol", "--message", "roll back the risk", "--bank",
                  str(bank.path))
     assert result.exit_code == 0 and "committed v4 (import)" in result.stdout
     v4 = SkillBank.open(bank.path).get_version("v4")

@@ -130,17 +130,17 @@ def test_remove_then_export_import_round_trip(bank, tmp_path):
     for name in ("v2.yaml", "v2.json"):
         out = bank.export("v2", tmp_path / name)
         other = SkillBank.create(tmp_path / f"other-{name}", [make_skill("unrelated")], author="t", message="seed")
-        imported = other.import_file(out, "importer", "bring in the team bank")
+        imported = other.import_file(out, "importer", "bring in the team bank", replace=True)
         assert imported.kind == "import" and imported.content_hash == v2.content_hash
         assert "v2.yaml" in imported.message or "v2.json" in imported.message
         assert "exported v2" in imported.message and imported.changes["removed"] == ["unrelated"]
         assert other.skills() == bank.skills("v2")
     # importing an old export on top of a newer head restores that content as a new version
     bank.commit(Changes(put=[make_skill("later")]), author="t", message="later")
-    restored = bank.import_file(tmp_path / "v2.yaml", "t", None)
+    restored = bank.import_file(tmp_path / "v2.yaml", "t", None, replace=True)
     assert restored.id == "v4" and restored.parent == "v3" and bank.skills() == bank.skills("v2")
     with pytest.raises(SkillBankError, match="nothing to import"):
-        bank.import_file(tmp_path / "v2.yaml", "t")
+        bank.import_file(tmp_path / "v2.yaml", "t", replace=True)
     merged = bank.import_file(_write(tmp_path / "one.yaml", skill_data("merged-in")), "t", replace=False)
     assert merged.changes == {**{k: [] for k in merged.changes}, "added": ["merged-in"]}
 

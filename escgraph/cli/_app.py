@@ -22,11 +22,17 @@ app = typer.Typer(
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+def _printable_line(message: object) -> str:
+    """One line: whitespace runs (newlines too) become a space, other control characters are shown escaped."""
+    text = " ".join(str(message).split())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class CLIError(_ClickException):
     """An error the user can fix: printed as one line on stderr, exit code ``code``, no traceback."""
 
     def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
+        super().__init__(_printable_line(message))
         self.exit_code = code
 
     def show(self, file=None) -> None:  # noqa: ANN001 - click's signature

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from escgraph.cli._app import CLIError, app
-from escgraph.messages import InvalidMessageError, clean_seeker_message, decode_line
+from escgraph.messages import InvalidMessageError, clean_seeker_message, message_from_line, read_lines
 
 
 def _load_model(spec: str, base_url: str | None = None) -> Any:
@@ -136,13 +136,12 @@ def _one_line(text: str) -> str:
 
 def _piped(session: ChatSession, as_json: bool) -> int:
     rejected = 0
-    for line_no, raw in enumerate(sys.stdin.buffer, start=1):
-        raw = raw.rstrip(b"\r\n")
+    for line_no, raw in read_lines(sys.stdin.buffer):  # a line over MAX_LINE_BYTES is never held in memory
         try:
-            text = clean_seeker_message(decode_line(raw, line_no))
+            text = message_from_line(raw, line_no)
         except InvalidMessageError as exc:
             rejected += 1
-            message = str(exc) if str(exc).startswith("line ") else f"line {line_no}: {exc}"
+            message = str(exc)
             print(f"escgraph: skipped {message}", file=sys.stderr)
             if as_json:
                 print(json.dumps({"reply": None, "error": message, "line": line_no}), flush=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -11,6 +13,17 @@ from escgraph.cli._app import CLIError, app
 
 kg_app = typer.Typer(help="Knowledge graph of distress cases (HEAL schema): import and query.", no_args_is_help=True)
 app.add_typer(kg_app, name="kg")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 @kg_app.command("import-heal")
@@ -54,8 +67,8 @@ def query(
     except KnowledgeGraphError as exc:
         raise CLIError(str(exc)) from None
     hits = graph.retrieve(text, expectation=expectation, k=k, threshold=threshold)
-    if as_json:
-        typer.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+    if as_json:  # always valid JSON: a number that is not finite is written as null, never NaN or Infinity
+        typer.echo(json.dumps(_finite([h.to_dict() for h in hits]), ensure_ascii=False, indent=2, allow_nan=False))
         return
     if not hits:
         typer.echo(f"no stressor story is similar enough (threshold {threshold}); try a lower --threshold")

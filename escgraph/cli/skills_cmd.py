@@ -194,13 +194,21 @@ def import_(
     file: Path = typer.Argument(..., help="An export (YAML/JSON), a list of skills, or one skill."),
     author: str = typer.Option(None, "--author", help="Who imports (default: $ESCGRAPH_AUTHOR or your login)."),
     message: str = typer.Option(None, "--message", "-m", help="Why (the source file is recorded too)."),
-    merge: bool = typer.Option(False, "--merge", help="Add/replace the file's skills and keep the others "
-                                                      "(default: the file becomes the whole bank)."),
+    merge: bool = typer.Option(False, "--merge", help="Add the file's skills (replacing same-id ones) and keep the "
+                                                      "others."),
+    replace: bool = typer.Option(False, "--replace", help="Make the file the whole bank: skills not in it are "
+                                                          "removed."),
     bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
 ) -> None:
-    """Validate every skill in FILE and commit them as a new version (kind: import)."""
+    """Validate every skill in FILE and commit them as a new version (kind: import).
+
+    A bank that already holds skills needs --merge or --replace; without either the import is refused and
+    nothing changes."""
+    if merge and replace:
+        raise CLIError("--merge and --replace exclude each other: pick one")
     with _clear_errors():
-        version = _open(bank).import_file(file, _author(author), message, replace=not merge)
+        version = _open(bank).import_file(file, _author(author), message,
+                                          replace=True if replace else (False if merge else None))
     typer.echo(f"committed {version.id} (import): {_counts(dict(version.changes))}")
 
 
@@ -263,11 +271,10 @@ def discover(
 ) -> None:
     """Cluster intervention units and distil the helpful clusters into skills, as a proposal you review and then
     import (never merged silently)."""
-    import json
-
     from pydantic import ValidationError
 
     from escgraph.agents.skill_analyst import SkillDistiller
+    from escgraph.datafiles import MAX_DATASET_BYTES, DataFileError, parse_json, read_text
     from escgraph.llm import ModelSpecError, load_chat_model
     from escgraph.skills_bank._bankfiles import atomic_write, dump_yaml
     from escgraph.skills_bank.discovery import discover_skills
@@ -275,15 +282,23 @@ def discover(
 
     if not units.is_file():
         raise CLIError(f"{units}: no such file")
+    try:
+        text = read_text(units, max_bytes=MAX_DATASET_BYTES)
+    except OSError as exc:
+        raise CLIError(f"cannot read {units}: {exc.strerror or exc}") from None
+    except DataFileError as exc:
+        raise CLIError(str(exc)) from None
     parsed = []
-    for n, line in enumerate(units.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            parsed.append(InterventionUnit.model_validate(json.loads(line)))
-        except (ValueError, ValidationError) as exc:
-            first = exc.errors()[0] if isinstance(exc, ValidationError) else None
-            where = ".".join(str(x) for x in first["loc"]) + f": {first['msg']}" if first else str(exc)
+            parsed.append(InterventionUnit.model_validate(parse_json(line, f"{units}: line {n}")))
+        except DataFileError as exc:
+            raise CLIError(str(exc).replace(" at line 1, column ", " at column ")) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) + f": {first['msg']}"
             raise CLIError(f"{units}: line {n}: not an intervention unit ({where})") from None
     with _clear_errors():
         existing = list(_open(bank).skills())  # new ids must not collide with the bank's
