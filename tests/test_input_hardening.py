@@ -149,6 +149,24 @@ def test_deep_case_and_unit_lines_are_one_clear_line(tmp_path, bank):
                        "--bank", str(bank.path)), "units.jsonl: line 1: nested deeper")
 
 
+def test_deep_safety_and_prediction_lines_are_reported_not_raised(tmp_path):
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"text": "hello"}\n' + deep_json(5_000) + "\n")
+    result = run("safety", "check", "--jsonl", str(deep))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert '"error": "nested deeper than 64 levels at column 65"' in result.stdout
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"id": "a", "context": [], "gold": "Question"}\n')
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text('{"id": "a", "pred": "Question"}\n' + deep_json(5_000) + "\n")
+    one_line_error(run("planner", "eval", "--cases", str(cases), "--pred", str(preds)), "preds.jsonl: line 2",
+                   "nested deeper")
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"id": "a", "pred": "caf\xe9"}\n')
+    one_line_error(run("planner", "eval", "--cases", str(cases), "--pred", str(latin)), "latin.jsonl",
+                   "not valid UTF-8", "offset 24")
+
+
 # -- non-UTF-8 files: UnicodeDecodeError before -----------------------------------------------------------------
 def test_non_utf8_skills_import_names_file_and_byte_offset(bank, tmp_path):
     path = tmp_path / "latin1.yaml"

@@ -76,6 +76,7 @@ def eval_cmd(cases: Path = typer.Option(..., "--cases", help="Cases with gold st
              plot: Path = typer.Option(None, "--plot", help="Confusion-matrix SVG (default: beside --pred)."),
              as_json: bool = typer.Option(False, "--json", help="JSON output.")) -> None:
     """Q (macro-F1), B (preference bias), accuracy, per-strategy F1 and preferences; writes a confusion matrix."""
+    from escgraph.datafiles import MAX_DATASET_BYTES, DataFileError, parse_json, read_text
     from escgraph.planner_eval import confusion_svg, evaluate
     from escgraph.types import STRATEGIES
 
@@ -84,13 +85,20 @@ def eval_cmd(cases: Path = typer.Option(..., "--cases", help="Cases with gold st
         raise CLIError(f"{pred}: no such file")
     predicted: dict[str, str] = {}
     line_of: dict[str, int] = {}
-    for n, line in enumerate(pred.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        pred_text = read_text(pred, max_bytes=MAX_DATASET_BYTES)
+    except (OSError, DataFileError) as exc:
+        raise CLIError(str(exc) if isinstance(exc, DataFileError) else f"cannot read {pred}: {exc.strerror}") \
+            from None
+    for n, line in enumerate(pred_text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = parse_json(line, f"{pred}: line {n}")  # strict, nesting bounded (escgraph.datafiles)
             case_id, predicted_strategy = str(row["id"]), row["pred"]
-        except (ValueError, KeyError, TypeError):
+        except DataFileError as exc:
+            raise CLIError(str(exc).replace(" at line 1, column ", " at column ")) from None
+        except (KeyError, TypeError):
             raise CLIError(f"{pred}: line {n}: expected {{\"id\": ..., \"pred\": ...}}") from None
         if not isinstance(predicted_strategy, str):
             raise CLIError(f"{pred}: line {n}: \"pred\" must be one strategy name, not {predicted_strategy!r}")

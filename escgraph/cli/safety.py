@@ -23,6 +23,8 @@ def _verdict_json(verdict: Any, **extra: Any) -> str:
 
 def _jsonl_texts(path: Path) -> list[tuple[int, str | None, str | None]]:
     """(line number, text or None, error or None) for every non-blank line."""
+    from escgraph.datafiles import DataFileError, parse_json
+
     try:
         raw_lines = sys.stdin.buffer.read().splitlines() if str(path) == "-" else path.read_bytes().splitlines()
     except OSError as exc:
@@ -32,12 +34,12 @@ def _jsonl_texts(path: Path) -> list[tuple[int, str | None, str | None]]:
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw.decode("utf-8"))
+            item = parse_json(raw.decode("utf-8"), f"line {line_no}")  # strict, nesting bounded (datafiles)
         except UnicodeDecodeError:
             out.append((line_no, None, "not valid UTF-8"))
             continue
-        except json.JSONDecodeError as exc:
-            out.append((line_no, None, f"not valid JSON ({exc.msg})"))
+        except DataFileError as exc:
+            out.append((line_no, None, exc.problem.replace(" at line 1, column ", " at column ")))
             continue
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
             out.append((line_no, None, 'expected an object with a string "text" field'))
