@@ -5,11 +5,19 @@ seekers felt worse — and this agent's model decides *how* to change it. The mo
 action enum first, short bounded strings) that even the embedded 135M model completes; the code builds the edit
 from it, cites the finding's turns as evidence, and adds the finding's seeker group as a when-not-to-use
 condition, so every edit is specific and traceable whatever model wrote its text.
+
+Trace text (seeker lines, counselor replies, the judge's notes) reaches the model only as quoted data: one
+JSON-quoted line per item inside ``<trace_data>`` … ``</trace_data>``, with invisible characters dropped and angle
+brackets replaced so a line cannot close the block, and the prompts tell the model it is data, never instructions,
+and never to be copied into a skill. Each edit carries the seeker lines it was drafted from (``SkillEdit.quoted``)
+so the screen can reject spans copied from them.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -59,13 +67,30 @@ def _usable(text: str, min_words: int = 3) -> bool:
     return len(cleaned.split()) >= min_words and readability_problem(cleaned) is None
 
 
+def _quote(text: Any, limit: int) -> str:
+    """One piece of trace text as inert quoted data: a single JSON string without invisible characters or angle
+    brackets (so it cannot close the ``<trace_data>`` block or smuggle hidden text)."""
+    cleaned = "".join(ch for ch in _clean(text)[:limit]
+                      if unicodedata.category(ch) not in ("Cf", "Cc", "Co", "Cs"))
+    return json.dumps(cleaned.replace("<", "‹").replace(">", "›"), ensure_ascii=False)
+
+
 def _examples(finding: Finding, limit: int = 4) -> str:
+    """The finding's falling turns as quoted trace data (the prompt wraps them in ``<trace_data>``)."""
     lines = []
-    for u in finding.units[:limit]:
-        lines.append(f"- seeker: \"{_clean(u.seeker_before)[:200]}\"\n  reply: \"{_clean(u.reply)[:240]}\"\n"
-                     f"  seeker then ({u.change:+.0f}): \"{_clean(u.seeker_after)[:200]}\""
-                     + (f"\n  inner reaction: {u.judge_reason[:200]}" if u.judge_reason else ""))
+    for n, u in enumerate(finding.units[:limit], 1):
+        lines.append(f"excerpt {n} (seeker's emotion changed {u.change:+.0f}):\n"
+                     f"  seeker said: {_quote(u.seeker_before, 200)}\n"
+                     f"  counselor replied: {_quote(u.reply, 240)}\n"
+                     f"  seeker then said: {_quote(u.seeker_after, 200)}"
+                     + (f"\n  judge's note on the seeker's inner reaction: {_quote(u.judge_reason, 200)}"
+                        if u.judge_reason else ""))
     return "\n".join(lines)
+
+
+def _seeker_lines(finding: Finding) -> list[str]:
+    """What the seekers of the finding's turns said: the screen rejects long spans copied from it."""
+    return [t for u in finding.units for t in (u.seeker_before, u.seeker_after) if t]
 
 
 def _group_condition(finding: Finding) -> str | None:
@@ -119,7 +144,8 @@ class SkillAnalyst:
         if draft.action == "none":
             return [], tokens
         if draft.action in ("flag_unsafe", "retire"):
-            return [SkillEdit(kind=draft.action, skill_id=skill.id, rationale=rationale, evidence=evidence)], tokens
+            return [SkillEdit(kind=draft.action, skill_id=skill.id, rationale=rationale, evidence=evidence,
+                              quoted=_seeker_lines(finding))], tokens
         changes: dict[str, Any] = {}
         step = _clean(draft.new_first_step)
         if _usable(step) and step not in skill.guidance:
@@ -134,7 +160,7 @@ class SkillAnalyst:
         if not changes:
             return [], tokens
         return [SkillEdit(kind="amend", skill_id=skill.id, rationale=rationale, evidence=evidence,
-                          set=changes)], tokens
+                          set=changes, quoted=_seeker_lines(finding))], tokens
 
     def _new_skill(self, finding: Finding, skills: Mapping[str, Skill],
                    evidence: list[EvidenceRef]) -> tuple[list[SkillEdit], int]:
@@ -163,7 +189,8 @@ class SkillAnalyst:
         except ValueError:
             return [], tokens  # the model's draft does not make a valid skill: nothing to test
         rationale = f"{finding.describe()}; no skill was followed in these turns"
-        return [SkillEdit(kind="add", skill_id=sid, rationale=rationale, evidence=evidence, skill=skill)], tokens
+        return [SkillEdit(kind="add", skill_id=sid, rationale=rationale, evidence=evidence, skill=skill,
+                          quoted=_seeker_lines(finding))], tokens
 
 
 class SkillDistiller:
@@ -174,9 +201,10 @@ class SkillDistiller:
         self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "skill_distiller")
 
     def distil(self, cluster: Any, existing: list[str]) -> Skill | None:
-        examples = "\n".join(f"- seeker ({u.state.emotion}, {u.state.stage}): \"{_clean(u.state.situation)[:160]}\"\n"
-                             f"  supporter ({u.action.strategy}): \"{_clean(u.action.reply)[:200]}\""
-                             for u in cluster.units[:5])
+        examples = "\n".join(f"unit {n} (seeker felt {_quote(u.state.emotion, 40)}, stage {u.state.stage}):\n"
+                             f"  seeker's situation: {_quote(u.state.situation, 160)}\n"
+                             f"  supporter ({u.action.strategy}): {_quote(u.action.reply, 200)}"
+                             for n, u in enumerate(cluster.units[:5], 1))
         user = self.prompt.render("user", summary=cluster.describe(), examples=examples)
         answer = self.model.with_structured_output(NewSkillDraft).invoke(
             [SystemMessage(self.prompt.render("system")), HumanMessage(user)],

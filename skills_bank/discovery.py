@@ -77,7 +77,8 @@ def discover_skills(units: Sequence[InterventionUnit], distiller: Distiller, *, 
                     clusters: int = 8, min_units: int = 3, min_change: float = 0.0, seed: int = 13
                     ) -> tuple[list[Skill], list[dict[str, Any]]]:
     """Skills distilled from the clusters that helped (mean change above ``min_change``, at least ``min_units``
-    units), each checked by the evolution loop's quality screen. Returns (skills, a log line per cluster)."""
+    units), each checked by the evolution loop's screen (including spans copied from the units' seeker text).
+    Returns (skills, a log line per cluster)."""
     from escgraph.skills_bank.evolution.edits import EvidenceRef, SkillEdit, validate_edit
 
     found: list[Skill] = []
@@ -95,7 +96,10 @@ def discover_skills(units: Sequence[InterventionUnit], distiller: Distiller, *, 
             log.append(entry)
             continue
         refs = [EvidenceRef(episode_id=u.source.dialogue, turn=u.source.turn) for u in cluster.units[:20]]
-        edit = SkillEdit(kind="add", skill_id=skill.id, rationale=cluster.describe(), evidence=refs, skill=skill)
+        # the units' seeker text is data the distiller read: long spans copied from it are rejected by the screen
+        seeker = [t for u in cluster.units for t in (u.state.situation, u.outcome.seeker_feedback) if t]
+        edit = SkillEdit(kind="add", skill_id=skill.id, rationale=cluster.describe(), evidence=refs, skill=skill,
+                         quoted=seeker)
         problems = validate_edit(edit, {}, {(r.episode_id, r.turn) for r in refs})
         if problems:
             entry["result"] = "rejected: " + "; ".join(problems[:3])

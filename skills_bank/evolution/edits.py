@@ -3,23 +3,33 @@
 An edit is one of: ``add`` a missing skill, ``amend`` fields of a skill (guidance, conditions, risks, ...),
 ``flag_unsafe`` or ``retire`` a skill. Every edit cites the episodes and counselor turns that justify it; the
 citations must be turns the trace analysis actually found. Validation happens before anything is simulated:
-unknown skills, unknown fields, invalid results and text that fails the quality screen are rejected with reasons.
+unknown skills, unknown fields, invalid results and text that fails the screen (``screen.py``) in any field are
+rejected with reasons. The screen also looks for long spans copied from what the seekers of the cited turns said:
+the edit carries those lines (``quoted``, set by the analyst, never saved), and a caller holding the traces can
+pass them itself (``known_refs`` as a mapping from cited turn to seeker lines, see ``cited_seeker_lines``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from escgraph.skills_bank._bankfiles import describe_validation_error
 from escgraph.skills_bank._versions import Changes
-from escgraph.skills_bank.evolution.screen import SCREENED_FIELDS, readability_problem, screen_text
+from escgraph.skills_bank.evolution.screen import (
+    READABLE_FIELDS,
+    SCREENED_FIELDS,
+    QuoteIndex,
+    readability_problem,
+    screen_text,
+)
 from escgraph.skills_bank.schema import Skill
 
 __all__ = ["EditKind", "EvidenceRef", "FieldChange", "SkillEdit", "AMENDABLE_FIELDS", "validate_edit",
-           "apply_edit", "apply_edits", "edits_to_changes"]
+           "apply_edit", "apply_edits", "edits_to_changes", "cited_seeker_lines"]
 
 EditKind = Literal["add", "amend", "flag_unsafe", "retire"]
 AMENDABLE_FIELDS: tuple[str, ...] = (
@@ -58,6 +68,9 @@ class SkillEdit(BaseModel):
     set: dict[str, Any] = Field(default_factory=dict, description="amend: field path -> new value")
     skill: Skill | None = Field(default=None, description="add: the new skill")
     author: str = "analyst"
+    quoted: list[str] = Field(default_factory=list, exclude=True,
+                              description="what the seekers of the cited turns said (trace data the edit was "
+                                          "drafted from): the screen rejects long spans copied from it; not saved")
 
     def summary(self) -> str:
         if self.kind == "amend":
@@ -89,12 +102,37 @@ def _texts(value: Any) -> Iterable[str]:
             yield from _texts(item)
 
 
-def _new_text(field: str, before: Any, after: Any) -> list[str]:
+def _field_texts(path: str, value: Any) -> Iterable[tuple[str, str]]:
+    """(where, text) of every string in ``value``; example lines are named ``examples[i].seeker`` / ``.supporter``
+    so the screen knows who speaks."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _field_texts(f"{path}.{key}", item)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _field_texts(f"{path}[{i}]" if isinstance(item, Mapping) else path, item)
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _new_text(field: str, before: Any, after: Any) -> list[tuple[str, str]]:
     """The text an edit introduces into ``field`` (list items that were not there before, or the new value)."""
     if isinstance(after, list) and isinstance(before, list):
         old = {repr(x) for x in before}
-        return [t for item in after if repr(item) not in old for t in _texts(item)]
-    return [] if after == before else list(_texts(after))
+        return [pair for i, item in enumerate(after) if repr(item) not in old
+                for pair in _field_texts(f"{field}[{i}]" if isinstance(item, Mapping) else field, item)]
+    return [] if after == before else list(_field_texts(field, after))
+
+
+def cited_seeker_lines(analysis: Any) -> dict[tuple[str, int], list[str]]:
+    """Every turn an edit may cite (as ``TraceAnalysis.refs()``), mapped to what the seeker said before and after
+    it: pass it as ``known_refs`` to ``validate_edit`` so the copied-span check does not depend on the analyst."""
+    lines: dict[tuple[str, int], list[str]] = {}
+    for finding in analysis.findings:
+        for unit in finding.units:
+            lines.setdefault((unit.episode_id, unit.turn), []).extend(
+                t for t in (unit.seeker_before, unit.seeker_after) if t)
+    return lines
 
 
 def apply_edit(skills: Mapping[str, Skill], edit: SkillEdit) -> tuple[dict[str, Skill], list[FieldChange]]:
@@ -144,8 +182,19 @@ def apply_edit(skills: Mapping[str, Skill], edit: SkillEdit) -> tuple[dict[str, 
     return result, changes
 
 
-def validate_edit(edit: SkillEdit, skills: Mapping[str, Skill], known_refs: set[tuple[str, int]]) -> list[str]:
-    """Reasons to reject ``edit`` before testing it (empty: it may be simulated)."""
+def _base_field(where: str) -> str:
+    return re.sub(r"\[\d+\]", "", where).split(".seeker")[0].split(".supporter")[0]
+
+
+def validate_edit(edit: SkillEdit, skills: Mapping[str, Skill],
+                  known_refs: Collection[tuple[str, int]] | Mapping[tuple[str, int], Sequence[str]],
+                  *, quotes: Sequence[str] = ()) -> list[str]:
+    """Reasons to reject ``edit`` before testing it (empty: it may be simulated).
+
+    ``known_refs``: the turns an edit may cite, or a mapping from them to the seeker lines around them. Every text
+    field the edit writes is screened (all of a new skill's); spans copied from the seeker lines of the cited
+    turns (the mapping's, ``edit.quoted`` and ``quotes``) are rejected too.
+    """
     problems = []
     unknown = [f"{r.episode_id} turn {r.turn}" for r in edit.evidence if (r.episode_id, r.turn) not in known_refs]
     if unknown:
@@ -154,21 +203,24 @@ def validate_edit(edit: SkillEdit, skills: Mapping[str, Skill], known_refs: set[
         after, changes = apply_edit(skills, edit)
     except ValueError as exc:
         return problems + [str(exc)]
+    quoted = [*edit.quoted, *quotes]
+    if isinstance(known_refs, Mapping):
+        quoted += [line for r in edit.evidence for line in known_refs.get((r.episode_id, r.turn)) or ()]
+    index = QuoteIndex(quoted)
     for change in changes:
         field = change.field
         if field == "(skill)":
             new = after[edit.skill_id].model_dump(mode="json")
-            texts = [(f, t) for f in SCREENED_FIELDS for t in _texts(_get(new, f))]
-            texts += [(f, t) for f in ("risks", "applicability.when_not_to_use") for t in _texts(_get(new, f))]
-        elif field in SCREENED_FIELDS or field in ("risks", "applicability.when_not_to_use"):
-            texts = [(field, t) for t in _new_text(field, change.before, change.after)]
+            texts = [("id", edit.skill_id.replace("-", " "))]
+            texts += [pair for f in SCREENED_FIELDS for pair in _field_texts(f, _get(new, f))]
+        elif field in AMENDABLE_FIELDS:
+            texts = _new_text(field, change.before, change.after)
         else:
             texts = []
         for where, text in texts:
-            if unreadable := readability_problem(text):
+            if _base_field(where) in READABLE_FIELDS and (unreadable := readability_problem(text)):
                 problems.append(f"{edit.skill_id}.{where} {unreadable}")
-            elif where in SCREENED_FIELDS:
-                problems.extend(hit.reason() for hit in screen_text(text, f"{edit.skill_id}.{where}"))
+            problems.extend(hit.reason() for hit in screen_text(text, f"{edit.skill_id}.{where}", quotes=index))
     if edit.kind in ("retire", "flag_unsafe"):
         active = [s for s in after.values() if s.status == "active"]
         if not active:
