@@ -24,7 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from escgraph.profiles import SeekerProfile
 from escgraph.skills_bank import bank_fingerprint
 from escgraph.skills_bank._bankfiles import atomic_write
-from escgraph.skills_bank.evolution.edits import SkillEdit, apply_edit, apply_edits, edits_to_changes, validate_edit
+from escgraph.skills_bank.evolution.edits import (
+    SkillEdit,
+    apply_edit,
+    apply_edits,
+    cited_seeker_lines,
+    edits_to_changes,
+    validate_edit,
+)
 from escgraph.skills_bank.evolution.traces import Finding, TraceAnalysis, analyse_traces
 from escgraph.skills_bank.evolution.verify import (
     KeyPlan,
@@ -282,7 +289,7 @@ class _Evolution:
                 self.log(f"{tag}: {p['edit']['id']} not verified: the judge is unhealthy (--force-judge overrides)")
 
     def propose(self, tag: str, analysis: TraceAnalysis, skills: Mapping[str, Skill]) -> list[dict[str, Any]]:
-        refs = analysis.refs()
+        refs = cited_seeker_lines(analysis)  # the cited turns and the seeker lines around them (copied-text check)
         proposals, n = [], 0
         for finding in analysis.findings:
             self.check_budget(f"{tag} analyst")
