@@ -2,8 +2,10 @@
 
 - ``traces``: select failed / low-gain episodes, the turns where emotion fell, grouped by skill and seeker traits;
 - ``edits``: typed, evidence-citing edits (add, amend, flag unsafe, retire), validated before testing;
-- ``screen``: the quality-bar screen (blaming, minimising, diagnosing, unsafe advice, safety-gate conflicts);
-- ``verify``: accept a candidate bank only if re-simulation with the same seeds shows it helps and breaks nothing;
+- ``screen``: the quality-bar screen over every field (blaming, minimising, diagnosing, unsafe advice, safety-gate
+  conflicts, instructions to the model, links, contacts not in the crisis resources, doses, copied seeker text);
+- ``verify``: accept a candidate bank only if, against a control arm on the same episode keys, a paired test shows
+  it helps and nothing regresses;
 - ``loop``: the resumable rounds, committing accepted edits as new bank versions with provenance;
 - ``replay``: replay one round from its recorded settings and compare;
 - ``report``: the HTML evolution report.
