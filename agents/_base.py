@@ -8,6 +8,8 @@ outside a graph, call ``agent(state)`` or ``await agent.acall(state)`` directly,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -16,6 +18,8 @@ from langgraph.runtime import Runtime, get_runtime
 from escgraph.types import ESCContext
 
 __all__ = ["AgentNode", "context_of"]
+
+_CONTEXT_FIELDS = frozenset(f.name for f in fields(ESCContext))
 
 
 def _current_runtime() -> Runtime | None:
@@ -26,9 +30,18 @@ def _current_runtime() -> Runtime | None:
 
 
 def context_of(runtime: Runtime | None) -> ESCContext:
-    """The run's ``ESCContext``; a default one when the graph was run without context."""
+    """The run's ``ESCContext``; a default one when the graph was run without context.
+
+    A graph compiled with ``context_schema=ESCContext`` gets a dict context coerced by LangGraph; one compiled
+    without it passes the dict through, and its ``ESCContext`` fields (``models``, ``locale``, ...) are read here
+    the same way; other keys are left to the graph's own nodes.
+    """
     ctx = getattr(runtime, "context", None) if runtime is not None else None
-    return ctx if isinstance(ctx, ESCContext) else ESCContext()
+    if isinstance(ctx, ESCContext):
+        return ctx
+    if isinstance(ctx, Mapping):
+        return ESCContext(**{k: v for k, v in ctx.items() if k in _CONTEXT_FIELDS})
+    return ESCContext()
 
 
 class AgentNode(Runnable[dict, dict]):

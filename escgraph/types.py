@@ -7,6 +7,7 @@ detector, skills bank, knowledge graph, store) travel in :class:`ESCContext`, ne
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 from pydantic import BaseModel, Field
-from typing_extensions import TypedDict
+from typing_extensions import Required, TypedDict
 
 if TYPE_CHECKING:  # imported lazily: core must not import agents at runtime
     from langchain_core.language_models import BaseChatModel
@@ -28,6 +29,9 @@ __all__ = [
     "SeekerAssessment",
     "ESCState",
     "ESCContext",
+    "ModelRef",
+    "ModelChoice",
+    "parse_model_choice",
     "ROLES",
 ]
 
@@ -114,15 +118,88 @@ class ESCState(TypedDict, total=False):
     turn: int
 
 
+class ModelRef(TypedDict, total=False):
+    """A role's model by spec, as a JSON run context can carry it: ``{"spec": "openai:qwen2.5-7b", "base_url": ...}``.
+
+    ``spec`` is a model spec (``local``, ``local:/path.gguf``, ``fake``, ``provider:model``); ``base_url`` points a
+    ``provider:model`` spec at an OpenAI-compatible server; the other keys are :class:`~escgraph.llm.ModelSettings`
+    pinned for the role (unset keys keep the model's defaults).
+    """
+
+    spec: Required[str]
+    base_url: str | None
+    temperature: float
+    seed: int
+    max_tokens: int
+    top_p: float
+    repeat_penalty: float
+
+
+if TYPE_CHECKING:
+    ModelChoice = str | ModelRef | BaseChatModel
+else:  # the run-time alias feeds LangGraph's context JSON schema, which cannot describe a chat model object
+    ModelChoice = str | ModelRef | Any
+
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {"temperature": (int, float), "seed": (int,), "max_tokens": (int,),
+                                               "top_p": (int, float), "repeat_penalty": (int, float)}
+_SPEC_FORMS = "'local', 'local:/path/model.gguf', 'fake' or 'provider:model' (e.g. 'openai:gpt-4o-mini')"
+
+
+def _bad_entry(role: str, message: str) -> Exception:
+    from escgraph.llm import ModelSpecError  # core: loaded only when an entry is wrong
+
+    return ModelSpecError(f"ESCContext.models[{role!r}]: {message}")
+
+
+def parse_model_choice(role: str, choice: Any) -> tuple[str, str | None, dict[str, Any]] | None:
+    """``(spec, base_url, settings)`` for a spec string or :class:`ModelRef`; ``None`` for a chat model object.
+
+    Checks the shape and the spec's syntax only; whether the file, provider or integration exists is found out
+    when the model is first loaded. Raises :class:`~escgraph.llm.ModelSpecError` naming the role and the spec.
+    """
+    if isinstance(choice, str):
+        spec, base_url, settings = choice, None, {}
+    elif isinstance(choice, Mapping):
+        unknown = sorted(set(choice) - {"spec", "base_url", *_SETTING_TYPES})
+        if unknown:
+            raise _bad_entry(role, f"unknown key(s) {', '.join(map(repr, unknown))}; "
+                                   f"use 'spec', 'base_url' and settings {', '.join(_SETTING_TYPES)}")
+        spec, base_url = choice.get("spec"), choice.get("base_url")
+        if not isinstance(spec, str):
+            raise _bad_entry(role, f"'spec' must be a model spec string, got {spec!r}")
+        if base_url is not None and (not isinstance(base_url, str) or not base_url.strip()):
+            raise _bad_entry(role, f"'base_url' must be a URL string, got {base_url!r}")
+        settings = {k: v for k, v in choice.items() if k in _SETTING_TYPES and v is not None}
+        for key, value in settings.items():
+            if isinstance(value, bool) or not isinstance(value, _SETTING_TYPES[key]):
+                kind = "an integer" if _SETTING_TYPES[key] == (int,) else "a number"
+                raise _bad_entry(role, f"{key} must be {kind}, got {value!r} (spec {spec!r})")
+        base_url = base_url.strip() if base_url else None
+    elif hasattr(choice, "invoke"):
+        return None
+    else:
+        raise _bad_entry(role, f"expected a model spec string, a {{'spec': ..., 'base_url': ...}} mapping or a chat "
+                               f"model, got {type(choice).__name__} {choice!r}")
+    spec = spec.strip()
+    kind, colon, rest = spec.partition(":")
+    if spec not in ("local", "fake") and not (colon and kind.strip() and rest.strip()):
+        raise _bad_entry(role, f"model spec {spec!r} is not valid: use {_SPEC_FORMS}")
+    return spec, base_url, settings
+
+
 @dataclass
 class ESCContext:
     """Run context handed to every node through LangGraph's ``Runtime`` (``context_schema=ESCContext``).
 
-    ``models`` maps a role (see :data:`ROLES`) to a chat model; :meth:`model` falls back to ``counselor`` and then
-    to the embedded default, loaded once per process.
+    ``models`` maps a role (see :data:`ROLES`; agents may define others) to a chat model object, a model spec string
+    (``"fake"``, ``"openai:gpt-4o-mini"``) or a :class:`ModelRef` mapping ``{"spec", "base_url", <settings>}``.
+    Specs are checked when the context is made and loaded on first use, once per process (see
+    ``escgraph.llm._cached``), so a JSON context — ``langgraph dev``, the LangGraph API — can choose models per
+    run. :meth:`model` falls back to ``counselor`` and then to the embedded default, loaded once per process.
+    A dict context is coerced by LangGraph into this class (``ESCContext(**context)``).
     """
 
-    models: dict[str, "BaseChatModel"] = field(default_factory=dict)
+    models: dict[str, ModelChoice] = field(default_factory=dict)
     safety: Any = None  # escgraph.agents.safety.SafetyDetector; None means the default detector
     locale: str = "en"
     skills_bank: Any = None
@@ -130,11 +207,40 @@ class ESCContext:
     store: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.models is None:
+            self.models = {}
+        if not isinstance(self.models, Mapping):
+            from escgraph.llm import ModelSpecError
+
+            raise ModelSpecError(f"ESCContext.models must map roles to models, got {type(self.models).__name__}")
+        for role, choice in self.models.items():
+            parse_model_choice(role, choice)
+        if self.extras is None:
+            self.extras = {}
+
     def model(self, role: str) -> "BaseChatModel":
-        if role in self.models:
-            return self.models[role]
-        if "counselor" in self.models:
-            return self.models["counselor"]
+        for name in (role, "counselor"):
+            if name in self.models:
+                return _resolve(name, self.models[name])
         from escgraph.llm import default_chat_model
 
         return default_chat_model()
+
+
+def _resolve(role: str, choice: Any) -> "BaseChatModel":
+    parsed = parse_model_choice(role, choice)
+    if parsed is None:
+        return choice
+    spec, base_url, settings = parsed
+    from escgraph.llm._cached import cached_chat_model
+
+    try:
+        return cached_chat_model(spec, base_url=base_url, settings=settings)
+    except Exception as exc:  # a missing file, provider, integration or API key: say which role asked for it
+        from escgraph.llm import ModelSpecError
+
+        # The base URL is left out: it may carry credentials, and this message can reach API clients and logs.
+        said = str(exc) if isinstance(exc, ModelSpecError) and repr(spec) in str(exc) else \
+            f"cannot load model spec {spec!r}: {type(exc).__name__}: {exc}"
+        raise _bad_entry(role, said) from exc

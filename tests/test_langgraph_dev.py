@@ -1,4 +1,7 @@
-"""`langgraph dev` serves the registered graphs; a run through its HTTP API on loopback returns a reply."""
+"""`langgraph dev` serves the registered graphs; a run through its HTTP API on loopback returns a reply.
+
+A run's context (or config configurable) chooses the model per role by spec, with an optional base URL.
+"""
 
 from __future__ import annotations
 
@@ -76,3 +79,51 @@ def test_run_through_http_api_returns_a_reply(server):
     assert state.get("reply"), state
     assert state["messages"][-1]["type"] == "ai" and state["messages"][-1]["content"] == state["reply"]
     assert state["safety"]["crisis"] is False
+
+
+# -- models chosen per run through the API's context ---------------------------------------------------------------
+SAID = "I had a fight with my sister and feel awful."
+
+
+def _sdk_client(server):
+    sdk = pytest.importorskip("langgraph_sdk")  # installed with langgraph-cli ('escgraph[server]')
+    return sdk.get_client(url=server)
+
+
+async def test_run_context_selects_the_fake_model_for_the_counselor(server):
+    client = _sdk_client(server)
+    thread = await client.threads.create()
+    state = await client.runs.wait(thread["thread_id"], "sweetiechat",
+                                   input={"messages": [{"role": "human", "content": SAID}]},
+                                   context={"models": {"counselor": "fake"}})
+    assert state["reply"] == f"I hear you. You said: {SAID}", state  # the fake's deterministic echo
+    assert state["messages"][-1]["content"] == state["reply"]
+
+
+async def test_config_configurable_selects_a_model_too(server):
+    client = _sdk_client(server)
+    state = await client.runs.wait(None, "sweetiechat", input={"messages": [{"role": "human", "content": SAID}]},
+                                   config={"configurable": {"models": {"counselor": {"spec": "fake"}}}})
+    assert state["reply"] == f"I hear you. You said: {SAID}", state
+
+
+async def test_base_url_per_role_through_the_served_graph(server):
+    pytest.importorskip("langchain_openai")
+    from escgraph.testing import MockOpenAIServer
+
+    client = _sdk_client(server)
+    with MockOpenAIServer(delay=0) as mock:
+        state = await client.runs.wait(None, "sweetiechat",
+                                       input={"messages": [{"role": "human", "content": SAID}]},
+                                       context={"models": {"counselor": {"spec": "openai:mock-model",
+                                                                         "base_url": mock.base_url}}})
+        assert state.get("reply") and mock.requests >= 2, state
+
+
+async def test_a_bad_spec_fails_the_run_naming_role_and_spec(server):
+    client = _sdk_client(server)
+    state = await client.runs.wait(None, "sweetiechat", input={"messages": [{"role": "human", "content": SAID}]},
+                                   context={"models": {"judge": "gpt4"}}, raise_error=False)
+    error = state["__error__"]
+    assert error["error"] == "ModelSpecError", state
+    assert "ESCContext.models['judge']" in error["message"] and "'gpt4'" in error["message"], state
