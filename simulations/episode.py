@@ -2,7 +2,9 @@
 
 The graph runs without a checkpointer: the episode keeps the state and passes it back each turn, so a failed
 step can simply be re-run with the same input. A step that still fails after its retries raises
-:class:`InfraError`; the runner re-queues the episode instead of scoring it as a seeker failure.
+:class:`InfraError`; the runner re-queues the episode instead of scoring it as a seeker failure. A request the
+server refuses (400, 401, 403, 404) or an outage longer than the run allows stops the whole run instead
+(:mod:`escgraph.simulations.faults`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
 from escgraph.llm import StructuredOutputTracker, UsageTracker
+from escgraph.simulations.faults import (RETRY_AFTER_CAP, ModelRequestRejected, OutageBreaker, RequestWatch,
+                                         backoff_delay, classify, describe, retry_after)
 from escgraph.simulations.results import EpisodeResult, TurnRecord
 from escgraph.simulations.sage import SageSeeker, says_goodbye
 from escgraph.simulations.spec import EpisodeKey, RunSpec
@@ -24,6 +28,7 @@ from escgraph.types import ESCContext
 __all__ = ["InfraError", "play_episode", "with_retries", "seeded_models"]
 
 T = TypeVar("T")
+_sleep = asyncio.sleep  # the waits between attempts (tests record them)
 
 
 class InfraError(RuntimeError):
@@ -31,22 +36,59 @@ class InfraError(RuntimeError):
 
 
 async def with_retries(what: str, make: Callable[[], Awaitable[T]], *, retries: int, backoff: float,
-                       timeout: float) -> T:
-    """Await ``make()`` with a timeout, retrying failures with exponential backoff."""
-    delay, last = backoff, None
-    for attempt in range(retries + 1):
+                       timeout: float, breaker: OutageBreaker | None = None, watch: RequestWatch | None = None) -> T:
+    """Await ``make()`` with a timeout, retrying transient failures with jittered exponential backoff.
+
+    A refused request (400, 401, 403, 404) raises :class:`ModelRequestRejected` at once. A 429 waits at least its
+    ``Retry-After``. With a ``breaker``, a connection error or timeout during an outage (nothing answered since the
+    failed request went out) is retried without using up ``retries``, until the breaker trips and raises
+    :class:`~escgraph.simulations.faults.ServerUnreachable`; otherwise every failure counts, and after
+    ``retries + 1`` of them :class:`InfraError` is raised. The breaker hears about requests from ``watch`` (a
+    callback on the step's model calls) when given, else from the attempts themselves.
+    """
+    failures = waits = 0
+    while True:
+        if breaker is not None:
+            breaker.check()
+        if watch is not None:
+            watch.reset()
+        started = breaker.clock() if breaker is not None else time.monotonic()
         try:
-            return await asyncio.wait_for(make(), timeout)
+            result = await asyncio.wait_for(make(), timeout)
         except asyncio.CancelledError:
             raise
         except asyncio.TimeoutError:
-            last = TimeoutError(f"no answer within {timeout:g}s")
-        except Exception as exc:  # any model / network / parsing failure is an infrastructure failure here
-            last = exc
-        if attempt < retries:
-            await asyncio.sleep(delay)
-            delay *= 2
-    raise InfraError(f"{what} failed {retries + 1} time(s); last error: {type(last).__name__}: {last}") from last
+            error: BaseException = TimeoutError(f"no answer within {timeout:g}s")
+        except Exception as exc:  # sorted below: refused, unreachable or transient
+            error = exc
+        else:
+            if breaker is not None and watch is None:
+                breaker.answered()
+            return result
+        kind = classify(error)
+        if kind == "rejected":
+            raise ModelRequestRejected(f"the model server refused the request ({what}): {describe(error)}; "
+                                       "check --model, --base-url and the API key") from error
+        if breaker is not None:
+            if watch is None and kind == "unreachable":
+                breaker.unreachable(started, error)
+            elif watch is None:
+                breaker.answered()  # an error status or malformed output still means the server is there
+            elif kind == "unreachable" and (stalled := watch.stalled()) is not None:
+                breaker.unreachable(stalled, error)  # the step timed out while a request was still waiting
+            if kind == "unreachable" and breaker.in_outage():
+                breaker.check()
+                await _sleep(min(backoff_delay(max(backoff, 0.1), waits), breaker.time_left() + 0.01))
+                waits += 1
+                continue  # an outage, not this request's fault: wait for the server without using up retries
+        failures += 1
+        if failures > retries:
+            raise InfraError(f"{what} failed {failures} time(s); last error: {describe(error)}") from error
+        delay = backoff_delay(backoff, failures - 1)
+        asked = retry_after(error) if kind == "transient" else None
+        if asked is not None:
+            delay = max(delay, min(asked, RETRY_AFTER_CAP))
+        await _sleep(delay)
 
 
 def seeded_models(models: Mapping[str, BaseChatModel], seed: int) -> dict[str, BaseChatModel]:
@@ -81,24 +123,27 @@ def _counselor_turn(idx: int, state: Mapping[str, Any], latency: float) -> TurnR
 
 
 async def play_episode(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mapping[str, BaseChatModel], *,
-                       attempt: int = 1, skills_bank: Any = None) -> EpisodeResult:
+                       attempt: int = 1, skills_bank: Any = None,
+                       breaker: OutageBreaker | None = None) -> EpisodeResult:
     """Play one episode to its SAGE end (success, failure, goodbye or the turn limit).
 
     ``skills_bank`` (a retriever over the run's frozen bank version) reaches the graph's nodes through the run
-    context, never through graph state.
+    context, never through graph state. ``breaker`` is the run's (per process) outage breaker.
     """
     profile = spec.profile(key.profile_id)
     models = seeded_models(models, key.seed)
     tracker, structured = UsageTracker(), StructuredOutputTracker()
+    watch = RequestWatch(breaker) if breaker is not None else None
+    callbacks = [tracker, structured] + ([watch] if watch is not None else [])
     seeker = SageSeeker(profile, seeker_model=models["seeker"], judge_model=models["judge"], sage=spec.sage,
-                        callbacks=[tracker, structured])
+                        callbacks=callbacks)
     context = ESCContext(models={"counselor": models["counselor"]}, skills_bank=skills_bank)
-    config = {"callbacks": [tracker, structured], "run_name": f"episode {key.episode_id}",
+    config = {"callbacks": callbacks, "run_name": f"episode {key.episode_id}",
               "metadata": {"episode_id": key.episode_id, "seed": key.seed}}
 
     def step(what: str, make: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return with_retries(f"{what} ({key.episode_id})", make, retries=spec.call_retries, backoff=spec.backoff,
-                            timeout=spec.step_timeout)
+                            timeout=spec.step_timeout, breaker=breaker, watch=watch)
 
     began = time.perf_counter()
     opening = await step("seeker opening", seeker.opening)

@@ -11,6 +11,11 @@ Executors (ARCHITECTURE.md §6):
 An episode whose step fails after its retries is re-queued (up to ``requeues`` times, at the back of the queue),
 then recorded as ``infra_error`` — never scored. Running again with ``resume`` re-queues those and any episode
 a kill interrupted; finished episodes are never replayed.
+
+Some failures stop the whole run at once, keeping what is finished (:mod:`escgraph.simulations.faults`): the
+model server refusing a request (400, 401, 403, 404), or not answering at all for ``max_outage`` seconds, raise
+a :class:`~escgraph.simulations.faults.RunStopped`; a failed write to the results file (a full disk) raises
+:class:`~escgraph.simulations.store.RunWriteError`. Episodes in flight go back to ``pending``.
 """
 
 from __future__ import annotations
@@ -27,13 +32,18 @@ from langchain_core.language_models import BaseChatModel
 
 from escgraph.graphs import build_graph, get_graph_info
 from escgraph.llm import ModelSettings, load_chat_model
+from escgraph.llm._redact import redact_url
+from escgraph.llm._spec import REQUEST_OPTION_PROVIDERS
 from escgraph.simulations.episode import InfraError, play_episode
+from escgraph.simulations.faults import OutageBreaker, RunStopped
 from escgraph.simulations.results import EpisodeResult, RunData
 from escgraph.simulations.spec import SIM_ROLES, EpisodeKey, RunSpec
-from escgraph.simulations.store import RunStore
+from escgraph.simulations.store import RunStore, write_error
 
 __all__ = ["RunProgress", "arun_simulation", "run_simulation", "load_role_models", "applied_settings",
-           "write_outputs"]
+           "write_outputs", "run_breaker", "warm_up"]
+
+_IN_PROCESS = frozenset({"local", "fake"})  # model kinds with no server behind them
 
 
 class RunProgress(Protocol):
@@ -56,7 +66,8 @@ def load_role_models(spec: RunSpec, *, n_threads: int | None = None) -> dict[str
     """One chat model per role from the spec, with the role's pinned decoding settings applied.
 
     Roles with the same spec and settings share one model object. ``n_threads`` limits llama.cpp threads per
-    local model (worker processes split the cores between them).
+    local model (worker processes split the cores between them). API models (OpenAI-compatible, Anthropic) get
+    ``step_timeout`` as their request timeout and no retries of their own: the run's retry policy decides.
     """
     cache: dict[str, BaseChatModel] = {}
     models = {}
@@ -65,8 +76,11 @@ def load_role_models(spec: RunSpec, *, n_threads: int | None = None) -> dict[str
         cache_key = json.dumps([model_spec, settings.as_kwargs()], sort_keys=True)
         if cache_key not in cache:
             extra: dict[str, Any] = {}
-            if model_spec.split(":", 1)[0] == "local" and n_threads:
+            kind = model_spec.split(":", 1)[0].strip()
+            if kind == "local" and n_threads:
                 extra["n_threads"] = n_threads
+            if kind in REQUEST_OPTION_PROVIDERS and ":" in model_spec:
+                extra.update(timeout=spec.step_timeout, max_retries=0)
             base = load_chat_model(model_spec, base_url=spec.base_url, **extra)
             cache[cache_key] = apply_settings(base, settings)
         models[role] = cache[cache_key]
@@ -82,6 +96,28 @@ def apply_settings(model: BaseChatModel, settings: ModelSettings) -> BaseChatMod
 
 def applied_settings(models: Mapping[str, BaseChatModel]) -> dict[str, dict[str, Any]]:
     return {role: {"model": type(m).__name__, **ModelSettings.of(m).model_dump()} for role, m in models.items()}
+
+
+def warm_up() -> None:
+    """Load what the first episode would otherwise load inside a timed step (the safety gate's embedding index).
+
+    A worker process always starts cold, and a cold start inside a step can outlast a short ``step_timeout`` and
+    cost the first episodes their retries; workers call this before they report ready.
+    """
+    try:
+        from escgraph.agents.safety import default_detector
+
+        default_detector().check("warm-up")
+    except Exception:  # noqa: BLE001 - the first episode will load (and report) it the usual way
+        pass
+
+
+def run_breaker(spec: RunSpec) -> OutageBreaker | None:
+    """The outage breaker for a run that calls a model server (None for in-process models or ``max_outage`` 0)."""
+    if not spec.max_outage or all(m.split(":", 1)[0].strip() in _IN_PROCESS for m in spec.models.values()):
+        return None
+    where = f"the model server at {redact_url(spec.base_url)}" if spec.base_url else "the model provider's API"
+    return OutageBreaker(spec.max_outage, where=where)
 
 
 async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping[str, BaseChatModel] | None = None,
@@ -101,28 +137,42 @@ async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping
         total = len(spec.episodes())
         progress.start(total, store.counts().get("done", 0))
         began = time.perf_counter()
-        if todo:
-            if spec.executor == "process":
-                if models is not None or skills_bank is not None:
-                    raise ValueError("the process executor builds models and the skills bank from the spec; "
-                                     "do not pass objects")
-                await _run_in_processes(spec, store, todo, progress)
-            else:
-                ready = dict(models) if models is not None else load_role_models(spec)
-                for role in SIM_ROLES:
-                    if role not in ready:
-                        ready[role] = ready["counselor"]
-                store.set_meta("applied_settings", applied_settings(ready))
-                bank = skills_bank if skills_bank is not None else run_skills_bank(spec)
-                await _run_in_loop(spec, store, todo, ready, progress, bank)
+        try:
+            if todo:
+                await _play_all(spec, store, todo, progress, models, skills_bank)
+        except RunStopped as exc:
+            store.release_running()
+            done = store.counts().get("done", 0)
+            raise type(exc)(f"{exc}. Stopped: {done} of {total} episodes are finished and saved in {out_dir}") \
+                from exc
         previous = float(store._meta("seconds") or 0)
         store.set_meta("seconds", round(previous + time.perf_counter() - began, 2))
         run = store.load()
     finally:
         store.close()
     if write_report:
-        write_outputs(run)
+        try:
+            write_outputs(run)
+        except OSError as exc:
+            raise write_error(Path(out_dir), exc) from exc
     return run
+
+
+async def _play_all(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], progress: RunProgress,
+                    models: Mapping[str, BaseChatModel] | None, skills_bank: Any) -> None:
+    if spec.executor == "process":
+        if models is not None or skills_bank is not None:
+            raise ValueError("the process executor builds models and the skills bank from the spec; "
+                             "do not pass objects")
+        await _run_in_processes(spec, store, todo, progress)
+        return
+    ready = dict(models) if models is not None else load_role_models(spec)
+    for role in SIM_ROLES:
+        if role not in ready:
+            ready[role] = ready["counselor"]
+    store.set_meta("applied_settings", applied_settings(ready))
+    bank = skills_bank if skills_bank is not None else run_skills_bank(spec)
+    await _run_in_loop(spec, store, todo, ready, progress, bank)
 
 
 def run_simulation(spec: RunSpec, out_dir: str | Path, **kwargs: Any) -> RunData:
@@ -142,9 +192,11 @@ def run_skills_bank(spec: RunSpec) -> Any:
 async def _run_in_loop(spec: RunSpec, store: RunStore, todo: list[EpisodeKey],
                        models: Mapping[str, BaseChatModel], progress: RunProgress, skills_bank: Any) -> None:
     graph = build_graph(spec.graph, **spec.graph_options)
+    breaker = run_breaker(spec)
 
     async def play(key: EpisodeKey, attempt: int) -> EpisodeResult:
-        return await play_episode(spec, key, graph, models, attempt=attempt, skills_bank=skills_bank)
+        return await play_episode(spec, key, graph, models, attempt=attempt, skills_bank=skills_bank,
+                                  breaker=breaker)
 
     await _drive(spec, store, todo, play, progress, spec.concurrency)
 
@@ -154,16 +206,21 @@ async def _run_in_processes(spec: RunSpec, store: RunStore, todo: list[EpisodeKe
 
     processes, slots = pool_shape(spec.concurrency, len(todo))
     pool = WorkerPool(spec, processes, slots)
+    finished = False
     try:
         store.set_meta("applied_settings", await pool.start())
         await _drive(spec, store, todo, pool.play, progress, processes * slots)
+        finished = True
     finally:
-        await pool.close()
+        await pool.close(kill=not finished)  # a stopped run does not wait for episodes still in flight
 
 
 async def _drive(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], play: Any, progress: RunProgress,
                  width: int) -> None:
-    """Feed a queue of episodes to ``width`` workers; this coroutine is the only writer of the store."""
+    """Feed a queue of episodes to ``width`` workers; this coroutine is the only writer of the store.
+
+    The first error a worker raises (a stopped run, a failed write) cancels the others and is raised here.
+    """
     queue: asyncio.Queue[tuple[EpisodeKey, int] | None] = asyncio.Queue()
     for key in todo:
         queue.put_nowait((key, 1))
@@ -196,7 +253,16 @@ async def _drive(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], play: A
                 for _ in range(workers):
                     queue.put_nowait(None)  # everything is written: let every worker stop
 
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # -- outputs ---------------------------------------------------------------------------------------------------

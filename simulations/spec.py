@@ -2,8 +2,9 @@
 
 A run is graph × profiles × trials with a base seed. Episode seeds come from sha256 over the run id, base seed,
 profile id and trial — never Python's salted ``hash()`` — so the same spec always yields the same episodes.
-Settings that change only *how* a run executes (concurrency, executor, retry policy) are left out of the hash,
-so a run may be resumed with more workers.
+Settings that change only *how* a run executes (concurrency, executor, retry and outage policy) are left out of
+the hash, so a run may be resumed with more workers. Credentials in ``base_url`` are redacted from the stored (and
+hashed) config.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from escgraph.llm import ModelSettings
+from escgraph.llm._redact import redact_url
 from escgraph.profiles import SeekerProfile
 
 __all__ = ["SageSettings", "RunSpec", "EpisodeKey", "episode_seed", "SIM_ROLES", "DEFAULT_SETTINGS"]
@@ -97,10 +99,13 @@ class RunSpec(BaseModel):
     backoff: float = Field(default=1.0, ge=0, description="first retry delay in seconds; doubles each retry")
     step_timeout: float = Field(default=900.0, gt=0, description="seconds before a step counts as timed out")
     requeues: int = Field(default=2, ge=0, le=100, description="times an infra-errored episode is re-queued")
+    max_outage: float = Field(default=300.0, ge=0, description="stop the run once the model server has not "
+                                                               "answered (connection errors, timeouts) for this "
+                                                               "many seconds; 0: never stop")
 
     # the bank's folder is where it lives, not what it holds: its version (with content hash) is what is hashed
     _EXECUTION_ONLY = frozenset({"concurrency", "executor", "call_retries", "backoff", "step_timeout", "requeues",
-                                 "bank_path"})
+                                 "max_outage", "bank_path"})
 
     @field_validator("models")
     @classmethod
@@ -148,6 +153,7 @@ class RunSpec(BaseModel):
     def result_config(self) -> dict[str, Any]:
         """The part of the spec that decides results (what the hash covers)."""
         config = self.model_dump(mode="json", exclude=set(self._EXECUTION_ONLY), exclude_none=False)
+        config["base_url"] = redact_url(config.get("base_url"))  # credentials are neither stored nor hashed
         if config.get("trial_keys") is None:
             config.pop("trial_keys", None)  # runs of every profile × trial keep the hash they had before the field
         return config

@@ -5,24 +5,36 @@ CPU-bound model gets a core per process, and API models overlap their waits insi
 processes share the CPU work of the client libraries. Workers rebuild the graph and models from the serialisable
 spec and only *play*; results come back over a queue to the parent, the single writer of ``run.sqlite``. A worker
 takes a task only when it has a free slot, so work balances itself. If a worker dies, its in-flight episodes fail
-as infrastructure errors (and are re-queued by the runner) instead of hanging the run.
+as infrastructure errors (and are re-queued by the runner) instead of hanging the run. If the parent dies (even
+by ``kill -9``), its workers exit within a second: on Linux the kernel kills them (``PR_SET_PDEATHSIG``), and
+everywhere a watchdog thread notices the parent is gone. Each worker has its own outage breaker; a worker whose
+run must stop (refused request, outage) tells the parent, which stops the run and kills the workers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import math
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
+import time
 from typing import Any
 
 from escgraph.simulations.episode import InfraError, play_episode
+from escgraph.simulations.faults import RunStopped, stop_error
 from escgraph.simulations.results import EpisodeResult
 from escgraph.simulations.spec import EpisodeKey, RunSpec
 
-__all__ = ["WorkerPool", "pool_shape"]
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_WATCH_INTERVAL = 0.5  # seconds between the watchdog's looks at the parent
+
+__all__ = ["WorkerPool", "pool_shape", "exit_with_parent"]
 
 
 def pool_shape(concurrency: int, episodes: int, cpus: int | None = None) -> tuple[int, int]:
@@ -38,11 +50,9 @@ class WorkerPool:
         self.processes_wanted, self.slots = processes, slots
         self.payload = spec.model_dump_json()
         self.threads = max(1, (os.cpu_count() or 1) // processes)  # llama.cpp threads per process
-        ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads and loaded models
-        self.tasks, self.results = ctx.Queue(), ctx.Queue()
-        self.procs = [ctx.Process(target=_worker_main, daemon=True,
-                                  args=(self.payload, self.threads, slots, self.tasks, self.results))
-                      for _ in range(processes)]
+        self.ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads and loaded models
+        self.tasks, self.results = self.ctx.Queue(), self.ctx.Queue()
+        self.procs: list[Any] = []
         self.futures: dict[str, asyncio.Future] = {}
         self.owner: dict[str, int] = {}  # token -> pid of the worker playing it
         self.ready: asyncio.Future | None = None
@@ -53,6 +63,12 @@ class WorkerPool:
         """Start the workers; returns the decoding settings they applied (from the first ready worker)."""
         self.loop = asyncio.get_running_loop()
         self.ready = self.loop.create_future()
+        # PR_SET_PDEATHSIG fires when the *thread* that started a worker ends: use it only from the main thread
+        main_thread = threading.current_thread() is threading.main_thread()
+        self.procs = [self.ctx.Process(target=_worker_main, daemon=True,
+                                       args=(self.payload, self.threads, self.slots, self.tasks, self.results,
+                                             os.getpid(), main_thread))
+                      for _ in range(self.processes_wanted)]
         for proc in self.procs:
             proc.start()
         self.reader = threading.Thread(target=self._read, name="escgraph-worker-results", daemon=True)
@@ -67,16 +83,24 @@ class WorkerPool:
         self.tasks.put((token, key.profile_id, key.trial, key.seed, attempt))
         return await future
 
-    async def close(self) -> None:
+    async def close(self, *, kill: bool = False) -> None:
+        """Let the workers finish and exit, or (``kill``: the run stopped) kill them at once."""
         self.closing = True
-        for _ in self.procs:
-            self.tasks.put(None)
+        if kill:
+            for proc in self.procs:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    proc.kill()
+        else:
+            for _ in self.procs:
+                self.tasks.put(None)
         await asyncio.to_thread(self._join)
         if getattr(self, "reader", None) is not None:
             await asyncio.to_thread(self.reader.join, 5)  # it exits once every worker has
 
     def _join(self) -> None:
         for proc in self.procs:
+            if proc.pid is None:
+                continue
             proc.join(timeout=30)
             if proc.is_alive():
                 proc.kill()
@@ -119,6 +143,8 @@ class WorkerPool:
                 self._settle(rest[0], result=rest[1])
             elif kind == "error":
                 self._settle(rest[0], error=InfraError(rest[1]))
+            elif kind == "stop":  # the worker's run must stop: a refused request or an outage
+                self._settle(rest[0], error=stop_error(rest[1], rest[2]))
             elif kind == "crash":  # a bug, not an outage: fail the run as the local executor would
                 self._settle(rest[0], error=RuntimeError(rest[1]))
 
@@ -142,9 +168,37 @@ class WorkerPool:
 
 
 # -- inside a worker process -----------------------------------------------------------------------------------
-def _worker_main(payload: str, n_threads: int, slots: int, tasks: Any, results: Any) -> None:
+def exit_with_parent(parent_pid: int, *, pdeathsig: bool = True) -> None:
+    """End this process as soon as ``parent_pid`` (its parent) dies, however it dies.
+
+    On Linux the kernel sends SIGKILL when the parent goes (``prctl(PR_SET_PDEATHSIG)``); on every platform a
+    daemon thread checks every half second that the parent is still there (``os.getppid()`` and the
+    multiprocessing parent sentinel) and calls ``os._exit`` when it is not.
+    """
+    if pdeathsig and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    parent = multiprocessing.parent_process()
+
+    def parent_gone() -> bool:
+        return os.getppid() != parent_pid or (parent is not None and not parent.is_alive())
+
+    if parent_gone():  # it died before the death signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while not parent_gone():
+            time.sleep(_WATCH_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="escgraph-parent-watch", daemon=True).start()
+
+
+def _worker_main(payload: str, n_threads: int, slots: int, tasks: Any, results: Any, parent_pid: int,
+                 pdeathsig: bool) -> None:
+    exit_with_parent(parent_pid, pdeathsig=pdeathsig)  # first: loading models can take a while
     from escgraph.graphs import build_graph
-    from escgraph.simulations.runner import applied_settings, load_role_models, run_skills_bank
+    from escgraph.simulations.runner import applied_settings, load_role_models, run_breaker, run_skills_bank, warm_up
 
     pid = os.getpid()
     try:
@@ -152,15 +206,16 @@ def _worker_main(payload: str, n_threads: int, slots: int, tasks: Any, results: 
         models = load_role_models(spec, n_threads=n_threads)
         graph = build_graph(spec.graph, **spec.graph_options)
         bank = run_skills_bank(spec)
+        warm_up()
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the run
         results.put(("fatal", pid, f"{type(exc).__name__}: {exc}"))
         return
     results.put(("ready", pid, applied_settings(models)))
-    asyncio.run(_serve(spec, models, graph, bank, slots, tasks, results, pid))
+    asyncio.run(_serve(spec, models, graph, bank, slots, tasks, results, pid, run_breaker(spec)))
 
 
 async def _serve(spec: RunSpec, models: Any, graph: Any, bank: Any, slots: int, tasks: Any, results: Any,
-                 pid: int) -> None:
+                 pid: int, breaker: Any = None) -> None:
     loop = asyncio.get_running_loop()
     free = asyncio.Semaphore(slots)
     running: set[asyncio.Task] = set()
@@ -168,9 +223,11 @@ async def _serve(spec: RunSpec, models: Any, graph: Any, bank: Any, slots: int, 
     async def play(token: str, key: EpisodeKey, attempt: int) -> None:
         try:
             results.put(("done", pid, token, await play_episode(spec, key, graph, models, attempt=attempt,
-                                                                     skills_bank=bank)))
+                                                                     skills_bank=bank, breaker=breaker)))
         except InfraError as exc:
             results.put(("error", pid, token, str(exc)))
+        except RunStopped as exc:
+            results.put(("stop", pid, token, type(exc).__name__, str(exc)))
         except Exception as exc:  # noqa: BLE001
             results.put(("crash", pid, token, f"{type(exc).__name__}: {exc}"))
         finally:

@@ -83,8 +83,20 @@ def simulate(
     planner_mode: str = typer.Option(None, "--planner-mode", help="'planner' or 'hybrid' (default: the graph's)."),
     kg: Path = typer.Option(None, "--kg", help="Knowledge-graph file (escgraph kg import-heal) for graphs that "
                                                "retrieve cases (kemi); pinned by content hash."),
+    step_timeout: float = typer.Option(900.0, "--step-timeout", min=0.001,
+                                       help="Seconds one step (a counselor turn, a judgement, a seeker reply) may "
+                                            "take; also each API request's timeout."),
+    max_outage: float = typer.Option(300.0, "--max-outage", min=0,
+                                     help="Stop the run once the model server has not answered (connection errors, "
+                                          "timeouts) for this many seconds; 0: never stop."),
 ) -> None:
-    """Run SAGE self-play: simulated seekers (who judge every reply) against a graph; write a report."""
+    """Run SAGE self-play: simulated seekers (who judge every reply) against a graph; write a report.
+
+    Exit codes: 0 the run finished; 2 an error to fix (options, run folder in use or damaged, disk full, the model
+    server refused a request); 3 every episode ended as an infra error, so nothing was scored; 4 stopped because
+    the model server did not answer for --max-outage seconds; 130 interrupted. After 2, 3, 4 or 130 the finished
+    episodes are saved: run the same command again with --resume.
+    """
     from escgraph.cli.chat import kg_options, planner_options
     from pydantic import ValidationError
     from rich.console import Console
@@ -92,10 +104,11 @@ def simulate(
     from escgraph.graphs import UnknownGraphError, get_graph_info
     from escgraph.llm import ModelSpecError
     from escgraph.profiles import ProfileError
+    from escgraph.simulations.faults import RunStopped
     from escgraph.simulations.profiles import resolve_profiles
     from escgraph.simulations.runner import arun_simulation
     from escgraph.simulations.spec import RunSpec
-    from escgraph.simulations.store import RunStoreError
+    from escgraph.simulations.store import RunStoreError, RunWriteError
 
     console = Console(stderr=True)
     if executor not in ("local", "process"):
@@ -109,6 +122,7 @@ def simulate(
                        profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
                                                          "judge": judge_model or seeker_model},
                        trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor,
+                       step_timeout=step_timeout, max_outage=max_outage,
                        bank_version=pinned, bank_path=str(bank) if bank else None,
                        graph_options={**planner_options(graph, planner, planner_mode, pin=True),
                                       **kg_options(graph, kg, pin=True)})
@@ -122,15 +136,23 @@ def simulate(
     console.print(f"simulate: {graph} · {len(chosen)} profiles × {trials} trial(s) = {episodes} episodes · "
                   f"≤{max_turns} turns · counselor {model} · seeker {seeker_model} · judge {spec.models['judge']}"
                   + (f" · skills bank {pinned}" if pinned else ""))
+    resume_hint = f"resume with: escgraph simulate ... --out {out} --resume"
     try:
         with _RichProgress(console) as progress:
             run = asyncio.run(arun_simulation(spec, out, resume=resume, force=force, progress=progress))
+    except RunStopped as exc:
+        raise CLIError(f"{exc} — {resume_hint}", code=exc.exit_code) from None
+    except RunWriteError as exc:
+        raise CLIError(f"{exc} — {resume_hint}") from None
     except (RunStoreError, ModelSpecError) as exc:
         raise CLIError(str(exc)) from None
     except KeyboardInterrupt:
-        raise CLIError(f"interrupted; finished episodes are saved — resume with: escgraph simulate ... --out {out} "
-                       f"--resume", code=130) from None
+        raise CLIError(f"interrupted; finished episodes are saved — {resume_hint}", code=130) from None
     _print_summary(console, out)
+    infra = [e for e in run.episodes if e.status == "infra_error"]
+    if run.episodes and len(infra) == len(run.episodes):
+        raise CLIError(f"all {len(infra)} episodes are infra errors, so nothing was scored; first error: "
+                       f"{infra[0].error or 'unknown'} — fix the model or server, then {resume_hint}", code=3)
 
 
 def _pin_bank(bank: Path | None, version: str) -> str:
@@ -159,13 +181,14 @@ def _print_summary(console, out: Path) -> None:  # noqa: ANN001
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     table = Table(title=f"run {out.name}", show_header=False)
     score = summary.get("sage_score")
+    bias, turns = summary.get("preference_bias_B"), summary.get("mean_turns")
     rows = [
         ("SAGE score (mean final emotion)", "n/a" if score is None else f"{score:.1f}" + _interval(summary)),
         ("episodes scored", str(summary.get("status", {}).get("done", 0))),
-        ("success / failure", f"{summary.get('success', 0)} / {summary.get('failure', 0)}"),
-        ("mean turns", f"{summary.get('mean_turns') or 0:.1f}"),
+        ("success / failure", f"{summary.get('success') or 0} / {summary.get('failure') or 0}"),
+        ("mean turns", "n/a" if turns is None else f"{turns:.1f}"),
         ("infra errors (not scored)", str(summary.get("status", {}).get("infra_error", 0))),
-        ("preference bias B", f"{summary.get('preference_bias_B', 0):.3f}"),
+        ("preference bias B", "n/a" if bias is None else f"{bias:.3f}"),
         ("tokens", ", ".join(f"{role} {u.get('total_tokens', 0):,}" for role, u in summary.get("tokens", {}).items())),
     ]
     for name, value in rows:
@@ -220,6 +243,10 @@ def report(
             _write_atomic(run_dir / "summary.json", json.dumps(summarize(run), indent=2, ensure_ascii=False))
     except OSError as exc:
         raise CLIError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # data the reader's checks did not foresee
+        files = " or ".join(str(folder / "run.sqlite") for folder in ([run_dir] + ([compare] if compare else [])))
+        raise CLIError(f"cannot build the report: a value in {files} is not what a run writes "
+                       f"({type(exc).__name__}: {exc})") from None
     if comparison is not None:
         _print_comparison(comparison)
     typer.echo(str(target))

@@ -23,6 +23,10 @@ __all__ = ["ModelSettings", "load_chat_model", "default_chat_model"]
 _SPEC_HELP = "use 'local', 'local:/path/model.gguf', 'fake' or 'provider:model' (e.g. 'openai:gpt-4o-mini')"
 # pip extras of escgraph that bring a provider's integration, where we define one.
 _EXTRAS = {"openai": "escgraph[openai]", "ollama": "escgraph[ollama]"}
+# Providers built on the OpenAI SDK's client (langchain-openai): their timeout becomes a per-model ``Timeout``.
+_OPENAI_CLIENTS = frozenset({"openai", "azure_openai"})
+# Providers whose chat models take ``timeout`` (seconds per request) and ``max_retries`` (the SDK's own retries).
+REQUEST_OPTION_PROVIDERS = frozenset({"openai", "azure_openai", "anthropic"})
 
 
 class ModelSettings(BaseModel):
@@ -105,8 +109,12 @@ def _provider_model(
             f"Model spec {spec!r} names an unknown provider {provider!r}; "
             f"known providers: {', '.join(sorted(known))}."
         )
-    if provider == "openai" and not {"timeout", "request_timeout", "http_async_client"} & options.keys():
-        options["timeout"] = _fresh_client_timeout()
+    if provider in _OPENAI_CLIENTS and "http_async_client" not in options:
+        timeout = options.pop("timeout", options.pop("request_timeout", None))
+        if timeout is None or isinstance(timeout, (int, float)):
+            timeout = _fresh_client_timeout(timeout)
+        if timeout is not None:
+            options["timeout"] = timeout
     try:
         return init_chat_model(model, model_provider=provider, **options)
     except ImportError as exc:
@@ -122,19 +130,22 @@ def _provider_model(
         raise ModelSpecError(f"Model spec {spec!r} names an unknown provider {provider!r}: {_SPEC_HELP}.") from exc
 
 
-def _fresh_client_timeout() -> Any:
-    """The OpenAI SDK's default timeout as a ``Timeout`` object.
+def _fresh_client_timeout(seconds: float | None = None) -> Any:
+    """A request timeout of ``seconds`` (default: the OpenAI SDK's) as a ``Timeout`` object.
 
     langchain-openai shares one cached async HTTP client per base URL across the whole process unless the timeout
     is an (unhashable) ``Timeout``; that shared client's pooled connections belong to the first event loop that
     used them, so a second ``asyncio.run`` (the next simulation run in the same process) fails its first calls
-    with "Event loop is closed". A ``Timeout`` gives every loaded model its own client.
+    with "Event loop is closed". A ``Timeout`` gives every loaded model its own client. Connecting gets at most
+    30 s, so an unreachable host is noticed before a long read timeout runs out.
     """
     try:
-        from openai import DEFAULT_TIMEOUT
+        from openai import DEFAULT_TIMEOUT, Timeout
     except ImportError:  # the integration is missing: init_chat_model reports that
-        return None
-    return DEFAULT_TIMEOUT
+        return seconds
+    if seconds is None:
+        return DEFAULT_TIMEOUT
+    return Timeout(float(seconds), connect=min(float(seconds), 30.0))
 
 
 def _known_providers() -> dict[str, str]:

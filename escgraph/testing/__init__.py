@@ -1,7 +1,7 @@
-"""Helpers for tests and benches: a loopback OpenAI-compatible mock server."""
+"""Helpers for tests and benches: a loopback OpenAI-compatible mock server (with fault injection)."""
 
 from __future__ import annotations
 
-from .mock_openai import MockOpenAIServer, instance_for_schema
+from .mock_openai import FAULT_KINDS, Faults, MockOpenAIServer, instance_for_schema
 
-__all__ = ["MockOpenAIServer", "instance_for_schema"]
+__all__ = ["MockOpenAIServer", "Faults", "FAULT_KINDS", "instance_for_schema"]

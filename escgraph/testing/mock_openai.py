@@ -13,6 +13,18 @@ requests wait at once: a bench can measure how much concurrency a client really 
 
 Only ``POST /v1/chat/completions`` (with optional ``stream``) and ``GET /v1/models`` exist; the server binds
 to a loopback address only.
+
+**Fault injection.** ``faults=Faults(...)`` makes a share of chat-completion requests fail the way real servers
+do: 5xx errors, 429 with ``Retry-After``, hangs (no answer until the client gives up), 200 bodies that are not
+JSON, bodies or streams cut off mid-way, and structured content (JSON-schema content, tool arguments) that does
+not parse. Which request gets which fault comes from a seeded RNG; every request that is answered normally is
+answered exactly as without faults, so a client that retries faults ends up where a clean run does.
+
+    with MockOpenAIServer(delay=0, faults=Faults.uniform(0.2, seed=7)) as server:
+        ...
+        server.injected  # Counter of the faults injected, by kind
+
+``api_key="..."`` makes the server answer 401 to requests without ``Authorization: Bearer <that key>``.
 """
 
 from __future__ import annotations
@@ -21,16 +33,66 @@ import asyncio
 import hashlib
 import ipaddress
 import json
+import random
 import threading
 import time
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MockOpenAIServer", "instance_for_schema"]
+__all__ = ["MockOpenAIServer", "Faults", "FAULT_KINDS", "instance_for_schema"]
 
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 32 * 1024 * 1024
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            411: "Length Required", 413: "Payload Too Large", 500: "Internal Server Error"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            411: "Length Required", 413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable"}
+
+# The kinds of fault the server can inject, in the order the RNG's draw is matched against their rates.
+FAULT_KINDS: tuple[str, ...] = ("server_error", "rate_limit", "hang", "non_json", "truncated", "malformed")
+
+
+@dataclass
+class Faults:
+    """Per-request fault rates (each 0..1, summing to at most 1) and the seed of the RNG that draws them.
+
+    ``server_error``: 500, 502 or 503. ``rate_limit``: 429 with ``Retry-After: retry_after`` seconds. ``hang``: no
+    answer at all until the client closes the connection. ``non_json``: 200 with an HTML body. ``truncated``: the
+    body (or event stream) is cut off mid-way and the connection closed. ``malformed``: for requests that want
+    structured output (a JSON schema, JSON mode or a forced tool), content or arguments that do not parse; other
+    requests are answered normally (and the fault is not counted).
+    """
+
+    server_error: float = 0.0
+    rate_limit: float = 0.0
+    hang: float = 0.0
+    non_json: float = 0.0
+    truncated: float = 0.0
+    malformed: float = 0.0
+    retry_after: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        rates = [getattr(self, kind) for kind in FAULT_KINDS]
+        if any(not 0 <= r <= 1 for r in rates) or sum(rates) > 1 + 1e-9:
+            raise ValueError("fault rates must each be within 0..1 and sum to at most 1")
+        if self.retry_after < 0:
+            raise ValueError("retry_after must be 0 or more seconds")
+
+    @classmethod
+    def uniform(cls, rate: float, **options: Any) -> "Faults":
+        """``rate`` spread evenly over every kind of fault."""
+        return cls(**{kind: rate / len(FAULT_KINDS) for kind in FAULT_KINDS}, **options)
+
+    def draw(self, rng: random.Random) -> str | None:
+        """The fault for the next request (None: answer it normally)."""
+        x, edge = rng.random(), 0.0
+        for kind in FAULT_KINDS:
+            edge += getattr(self, kind)
+            if x < edge:
+                return kind
+        return None
+
 
 # Plain replies: each is a usable counselor or seeker line (no goodbyes, no meta talk, no stock supporter
 # opener a seeker check would reject), so a simulated dialogue keeps going until its turn limit.
@@ -249,6 +311,24 @@ def complete(body: dict[str, Any], number: int) -> dict[str, Any]:
     }
 
 
+def _wants_structure(body: dict[str, Any]) -> bool:
+    kind = (body.get("response_format") or {}).get("type")
+    return _forced_tool(body) is not None or kind in ("json_schema", "json_object")
+
+
+def _malformed(result: dict[str, Any]) -> dict[str, Any]:
+    """The completion with its structured content (JSON content, tool arguments) cut in half: it no longer parses."""
+    result = json.loads(json.dumps(result))
+    for choice in result["choices"]:
+        message = choice["message"]
+        for call in message.get("tool_calls") or []:
+            arguments = call["function"]["arguments"]
+            call["function"]["arguments"] = arguments[: max(1, len(arguments) // 2)]
+        if isinstance(message.get("content"), str):
+            message["content"] = message["content"][: max(1, len(message["content"]) // 2)]
+    return result
+
+
 def _as_stream(result: dict[str, Any], include_usage: bool) -> bytes:
     """The same completion as server-sent chat.completion.chunk events (one content chunk per choice)."""
     head = {k: result[k] for k in ("id", "created", "model", "system_fingerprint")}
@@ -279,22 +359,46 @@ def _error_body(status: int, message: str) -> bytes:
     return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}}).encode()
 
 
+class _Reply:
+    """What to send back: a status, a body and how (normally, cut off mid-way, or not at all)."""
+
+    def __init__(self, status: int, payload: bytes = b"", content_type: str = "application/json", *,
+                 headers: dict[str, str] | None = None, mode: str = "normal") -> None:
+        self.status, self.payload, self.content_type = status, payload, content_type
+        self.headers = headers or {}
+        self.mode = mode  # "normal", "truncate" (half the body, then close) or "hang" (say nothing)
+
+
+def _json_error(status: int, message: str, **headers: str) -> _Reply:
+    return _Reply(status, _error_body(status, message), headers=headers)
+
+
 class MockOpenAIServer:
     """The mock server, running on its own event loop in a daemon thread (so sync and async clients can share it).
 
-    ``base_url`` ends in ``/v1``; ``requests`` counts chat-completion requests received and ``max_in_flight``
-    the most that were waiting at once. Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    ``base_url`` ends in ``/v1``; ``requests`` counts chat-completion requests received (those answered with an
+    injected fault included), ``max_in_flight`` the most that were waiting at once, ``injected`` the faults
+    injected by kind, ``unauthorized`` the requests refused for a wrong API key, and ``last_request`` the path
+    with query string and the headers of the latest chat-completion request. Use as a context manager, or call
+    :meth:`start` and :meth:`stop`. ``faults`` may be replaced while the server runs (the RNG keeps its state).
     """
 
-    def __init__(self, delay: float = 0.2, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, delay: float = 0.2, *, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None,
+                 api_key: str | None = None) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"MockOpenAIServer binds to loopback only, not {host!r}")
         self.delay = delay
         self.host = host
         self.port = port
+        self.faults = faults
+        self.api_key = api_key
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.injected: Counter[str] = Counter()
+        self.unauthorized = 0
+        self.last_request: dict[str, Any] = {}
+        self._rng = random.Random(faults.seed if faults is not None else 0)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -368,14 +472,21 @@ class MockOpenAIServer:
                 try:
                     request = await self._read_request(reader)
                 except _HTTPError as exc:
-                    await self._send(writer, exc.status, _error_body(exc.status, exc.message), keep_alive=False)
+                    await self._send(writer, _json_error(exc.status, exc.message), keep_alive=False)
                     return
                 if request is None:
                     return  # the client closed the connection
-                method, path, headers, body = request
+                method, target, headers, body = request
                 keep_alive = headers.get("connection", "").lower() != "close"
-                status, payload, content_type = await self._handle(method, path, body)
-                await self._send(writer, status, payload, keep_alive=keep_alive, content_type=content_type)
+                reply = await self._handle(method, target, headers, body)
+                if reply.mode == "hang":
+                    while await reader.read(65536):  # say nothing until the client gives up and hangs up
+                        pass
+                    return
+                if reply.mode == "truncate":
+                    await self._send(writer, reply, keep_alive=False)
+                    return
+                await self._send(writer, reply, keep_alive=keep_alive)
                 if not keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -418,47 +529,76 @@ class MockOpenAIServer:
         if length < 0 or length > _MAX_BODY:
             raise _HTTPError(413, f"request body must be 0..{_MAX_BODY} bytes")
         body = await reader.readexactly(length) if length else b""
-        return method.upper(), target.split("?", 1)[0].rstrip("/"), headers, body
+        return method.upper(), target, headers, body
 
-    async def _send(self, writer: asyncio.StreamWriter, status: int, payload: bytes, *, keep_alive: bool,
-                    content_type: str = "application/json") -> None:
-        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(payload)}\r\nConnection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
+    async def _send(self, writer: asyncio.StreamWriter, reply: _Reply, *, keep_alive: bool) -> None:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items())
+        head = (f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Error')}\r\n"
+                f"Content-Type: {reply.content_type}\r\nContent-Length: {len(reply.payload)}\r\n{extra}"
+                f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
+        payload = reply.payload[: len(reply.payload) // 2] if reply.mode == "truncate" else reply.payload
         writer.write(head.encode() + payload)
         await writer.drain()
 
     # -- routes -----------------------------------------------------------------------------------------------
-    async def _handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+    async def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Reply:
+        path = target.split("?", 1)[0].rstrip("/")
         if path in ("/v1/models", "/models"):
             if method != "GET":
-                return 405, _error_body(405, f"{method} not allowed on {path}"), "application/json"
+                return _json_error(405, f"{method} not allowed on {path}")
             data = {"object": "list", "data": [{"id": "mock", "object": "model", "created": 0, "owned_by": "mock"}]}
-            return 200, json.dumps(data).encode(), "application/json"
+            return _Reply(200, json.dumps(data).encode())
         if path not in ("/v1/chat/completions", "/chat/completions"):
-            return 404, _error_body(404, f"no route {method} {path}"), "application/json"
+            return _json_error(404, f"no route {method} {path}")
         if method != "POST":
-            return 405, _error_body(405, f"{method} not allowed on {path}"), "application/json"
+            return _json_error(405, f"{method} not allowed on {path}")
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            with self._lock:
+                self.unauthorized += 1
+            return _json_error(401, "Incorrect API key provided")
         try:
             request = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return 400, _error_body(400, f"request body is not valid JSON: {exc}"), "application/json"
+            return _json_error(400, f"request body is not valid JSON: {exc}")
         if not isinstance(request, dict) or not isinstance(request.get("messages"), list):
-            return 400, _error_body(400, "request body must be an object with a 'messages' list"), "application/json"
+            return _json_error(400, "request body must be an object with a 'messages' list")
         with self._lock:
             self.requests += 1
             number = self.requests
+            self.last_request = {"target": target, "headers": dict(headers)}
+            fault = self.faults.draw(self._rng) if self.faults is not None else None
+            if fault == "malformed" and not _wants_structure(request):
+                fault = None  # a plain sentence cannot be malformed; answer normally
+            if fault is not None:
+                self.injected[fault] += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            if fault == "hang":
+                return _Reply(200, mode="hang")
             await asyncio.sleep(self.delay)
             try:
                 result = complete(request, number)
             except Exception as exc:  # a schema we cannot satisfy: say so rather than drop the connection
-                return 400, _error_body(400, f"mock cannot answer this request: {exc}"), "application/json"
+                return _json_error(400, f"mock cannot answer this request: {exc}")
         finally:
             with self._lock:
                 self.in_flight -= 1
+        return self._answer(request, result, fault)
+
+    def _answer(self, request: dict[str, Any], result: dict[str, Any], fault: str | None) -> _Reply:
+        if fault == "server_error":
+            status = (500, 502, 503)[result["usage"]["prompt_tokens"] % 3]
+            return _json_error(status, "the mock server failed (injected fault)")
+        if fault == "rate_limit":
+            return _json_error(429, "Rate limit reached (injected fault)",
+                               **{"Retry-After": f"{self.faults.retry_after:g}"})
+        if fault == "non_json":
+            return _Reply(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+        if fault == "malformed":
+            result = _malformed(result)
+        mode = "truncate" if fault == "truncated" else "normal"
         if request.get("stream"):
             include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-            return 200, _as_stream(result, include_usage), "text/event-stream"
-        return 200, json.dumps(result).encode(), "application/json"
+            return _Reply(200, _as_stream(result, include_usage), "text/event-stream", mode=mode)
+        return _Reply(200, json.dumps(result).encode(), mode=mode)
