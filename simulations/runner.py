@@ -143,8 +143,8 @@ async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping
         except RunStopped as exc:
             store.release_running()
             done = store.counts().get("done", 0)
-            raise type(exc)(f"{exc}. Stopped: {done} of {total} episodes are finished and saved in {out_dir}") \
-                from exc
+            raise type(exc)(f"{str(exc).rstrip('.')}. Stopped: {done} of {total} episodes are finished and saved "
+                            f"in {out_dir}") from exc
         previous = float(store._meta("seconds") or 0)
         store.set_meta("seconds", round(previous + time.perf_counter() - began, 2))
         run = store.load()
