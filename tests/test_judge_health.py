@@ -215,7 +215,9 @@ async def test_custom_events_reach_the_tracker_through_a_langgraph_node():
 # -- the seeker -------------------------------------------------------------------------------------------------
 async def test_a_seeker_that_echoes_is_regenerated_then_replaced(tmp_path):
     seeker = seeker_model([COUNSELOR_LINE, "I'm so sorry to hear that, it must be hard for you."])
-    run = await run_world(tmp_path, judge_model([2, -1], ["yes", "no"]), seeker, max_turns=3)
+    # one episode at a time: the two scripted lines cycle over every call, so interleaved episodes would each get
+    # the same line twice
+    run = await run_world(tmp_path, judge_model([2, -1], ["yes", "no"]), seeker, max_turns=3, concurrency=1)
     replies = [t for e in run.episodes for t in e.turns if t.speaker == "seeker" and t.idx > 0]
     assert replies and all(t.extra["seeker_regenerated"] == ["echo", "role_swap"] for t in replies)
     assert all(t.extra["seeker_fallback"] is True for t in replies)
