@@ -1,5 +1,10 @@
 """The safety detector: rules + embedding similarity (+ an optional model), combined in one explainable score.
 
+Every message is read in several views (``_normalize.py``): as written, deobfuscated (homoglyphs, leetspeak,
+spaced letters), with base64 / hex runs decoded, and with emoji as words. Rules match in every view (a rule counts
+once, at its best); the embedding signal also reads each extra view; the verdict names the views behind its
+score (``signals["view.<name>"] = 1.0`` and a reason line).
+
 How the score is made, per category ``c`` (suicide, self_harm, abuse, violence, acute_danger)::
 
     rule_c       noisy-OR of the weights of matching rules (after idiom / media dampeners)   see _rules.py
@@ -25,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from escgraph.agents.safety._language import guess_language
-from escgraph.agents.safety._model_check import RiskAssessment, aassess_with_model, assess_with_model
+from escgraph.agents.safety._model_check import MODEL_FORMATS, RiskAssessment, aassess_with_model, assess_with_model
+from escgraph.agents.safety._normalize import TextView, text_views
 from escgraph.agents.safety._rules import CATEGORIES, RuleBook, RuleResult, load_rulebook
 from escgraph.agents.safety._similarity import (
     EmbeddingCalibration,
@@ -33,12 +39,19 @@ from escgraph.agents.safety._similarity import (
     SimilarityScore,
     load_exemplar_index,
 )
-from escgraph.agents.safety._text import chunks_for_embedding, clean_text, fold_for_rules, sentence_spans
+from escgraph.agents.safety._text import (
+    chunks_for_embedding,
+    clause_spans,
+    clean_text,
+    fold_for_rules,
+    sentence_spans,
+)
 from escgraph.types import SafetyVerdict
 
 __all__ = ["SafetyDetector", "default_detector"]
 
 _MAX_SENTENCE_PIECES = 8  # a short message is also embedded sentence by sentence, up to this many
+_MAX_VIEW_CHARS = 600  # an extra view (deobfuscated, decoded, emoji) is embedded when at most this long
 
 
 @dataclass
@@ -50,6 +63,8 @@ class _Prepared:
     rules: RuleResult
     pieces: list[str]
     piece_damping: list[float]
+    piece_views: list[str]
+    views: list[TextView]
 
 
 class SafetyDetector:
@@ -57,6 +72,9 @@ class SafetyDetector:
 
     Args:
         model: optional capable chat model for a second opinion on ambiguous messages (``None``: no model).
+        model_format: how the model is asked: ``"structured"`` (a structured-output schema, any capable chat
+            model) or ``"llama_guard"`` (a Llama-Guard-style classification prompt for a guard model, answered
+            ``safe`` / ``unsafe`` + categories; a guard can raise an ambiguous message but never clear it).
         threshold: combined score at or above which a message is a crisis.
         ambiguous: ``(low, high)`` score band in which the model, if any, is asked.
         foreign_embedding_trust: weight of the (English-only) embedding signal for non-English text.
@@ -69,6 +87,7 @@ class SafetyDetector:
         self,
         model: Any = None,
         *,
+        model_format: str = "structured",
         threshold: float = 0.5,
         ambiguous: tuple[float, float] = (0.25, 0.75),
         foreign_embedding_trust: float = 0.6,
@@ -81,7 +100,10 @@ class SafetyDetector:
             raise ValueError(f"threshold must be in (0, 1], got {threshold}")
         if not 0.0 <= ambiguous[0] <= ambiguous[1] <= 1.0:
             raise ValueError(f"ambiguous must be a (low, high) band inside [0, 1], got {ambiguous}")
+        if model_format not in MODEL_FORMATS:
+            raise ValueError(f"model_format must be one of {', '.join(MODEL_FORMATS)}, got {model_format!r}")
         self.model = model
+        self.model_format = model_format
         self.threshold = threshold
         self.ambiguous = ambiguous
         self.foreign_embedding_trust = foreign_embedding_trust
@@ -127,21 +149,38 @@ class SafetyDetector:
 
     def _prepare(self, raw: Any) -> _Prepared:
         text = clean_text(raw)
-        folded = fold_for_rules(text)
-        rules = self.rulebook.scan(folded)
-        pieces = chunks_for_embedding(text) if self.use_embeddings else []
-        if self.use_embeddings and len(text) <= 400:
-            sentences = [text[a:b].strip() for a, b in sentence_spans(text)]
-            sentences = [s for s in sentences if len(s.split()) >= 3 and s != text]
-            pieces += sentences[:_MAX_SENTENCE_PIECES]
-        damping = [self._damping(piece) for piece in pieces]
-        return _Prepared(text, guess_language(text), rules, pieces, damping)
+        views = text_views(text) if text else [TextView("original", text)]
+        folded = [fold_for_rules(v.text) for v in views]
+        rules = self.rulebook.scan_views([(v.name, f) for v, f in zip(views, folded)])
+        readable = next((v.text for v in views if v.name == "deobfuscated"), text)
+        pieces: list[str] = []
+        piece_views: list[str] = []
+        piece_damping: list[float] = []
+        if self.use_embeddings:
+            for view, whole in zip(views, folded):
+                if view.name != "original" and len(view.text) > _MAX_VIEW_CHARS:
+                    continue
+                found = self._pieces(view.text)
+                pieces += found
+                piece_views += [view.name] * len(found)
+                piece_damping += [self.rulebook.damping_factor(fold_for_rules(p), whole) for p in found]
+        return _Prepared(text, guess_language(readable), rules, pieces, piece_damping, piece_views, views)
 
-    def _damping(self, piece: str) -> float:
-        """Smallest dampener factor found in ``piece`` (1.0 when none): idioms and media talk weaken similarity."""
-        folded = fold_for_rules(piece)
-        factors = [d.factor for d in self.rulebook.dampeners for p in d.patterns if p.search(folded)]
-        return min(factors, default=1.0)
+    @staticmethod
+    def _pieces(text: str) -> list[str]:
+        """What to embed of one view: the whole text (or its chunks when long), plus its sentences and clauses."""
+        pieces = chunks_for_embedding(text)
+        if len(text) <= 400:
+            parts = [text[a:b].strip() for a, b in sentence_spans(text)]
+            parts += [text[a:b].strip() for a, b in clause_spans(text)]
+            seen = {text}
+            for part in parts:
+                if len(part.split()) >= 3 and part not in seen:
+                    seen.add(part)
+                    pieces.append(part)
+                    if len(pieces) > _MAX_SENTENCE_PIECES:
+                        break
+        return pieces
 
     def _score_without_model(self, texts: Sequence[Any]) -> list[tuple[_Prepared, SafetyVerdict]]:
         prepared = [self._prepare(t) for t in texts]
@@ -176,6 +215,8 @@ class SafetyDetector:
         crisis = strong or score >= self.threshold
 
         signals: dict[str, float] = {"rules": round(item.rules.top, 4), "embedding": round(max(embedding.values()), 4)}
+        for view in _views_behind(item, sim, category, embedding):
+            signals[f"view.{view}"] = 1.0
         for c in CATEGORIES:
             if item.rules.scores[c] > 0:
                 signals[f"rules.{c}"] = round(item.rules.scores[c], 4)
@@ -188,6 +229,9 @@ class SafetyDetector:
             signals["dampeners"] = float(len(item.rules.dampeners))
 
         reasons = [_hit_reason(hit, item) for hit in sorted(item.rules.hits, key=lambda h: -h.weight)[:4]]
+        extra_views = sorted(k.split(".", 1)[1] for k in signals if k.startswith("view."))
+        if extra_views:
+            reasons.append("matched in the " + " and ".join(extra_views) + " view of the text")
         if sim is not None and sim.nearest_exemplar and max(embedding.values()) >= 0.05:
             reasons.append(f'close to crisis example "{sim.nearest_exemplar}" ({sim.crisis_similarity:.2f}) '
                            f'vs ordinary "{sim.nearest_negative}" ({sim.negative_similarity:.2f})')
@@ -215,13 +259,15 @@ class SafetyDetector:
     def _apply_model(self, item: _Prepared, verdict: SafetyVerdict) -> SafetyVerdict:
         if not self._needs_model(item, verdict):
             return verdict
-        return _merge_model(verdict, assess_with_model(self.model, item.text), self.threshold)
+        return _merge_model(verdict, assess_with_model(self.model, _model_text(item), self.model_format),
+                            self.threshold)
 
     async def _afinish(self, scored: list[tuple[_Prepared, SafetyVerdict]]) -> list[SafetyVerdict]:
         async def finish(item: _Prepared, verdict: SafetyVerdict) -> SafetyVerdict:
             if not self._needs_model(item, verdict):
                 return verdict
-            return _merge_model(verdict, await aassess_with_model(self.model, item.text), self.threshold)
+            answer = await aassess_with_model(self.model, _model_text(item), self.model_format)
+            return _merge_model(verdict, answer, self.threshold)
 
         return list(await asyncio.gather(*(finish(i, v) for i, v in scored)))
 
@@ -245,10 +291,31 @@ def _merge_model(verdict: SafetyVerdict, answer: RiskAssessment | None, threshol
     return verdict.model_copy(update={"signals": signals, "reasons": reasons})
 
 
+def _model_text(item: _Prepared) -> str:
+    """What the model reads: the message, plus its decoded / deobfuscated / emoji readings when there are any."""
+    extra = [v.text for v in item.views if v.name != "original"][:3]
+    if not extra:
+        return item.text
+    return item.text + "\n\n(The same message, read plainly: " + " | ".join(t[:600] for t in extra) + ")"
+
+
+def _views_behind(item: _Prepared, sim: SimilarityScore | None, category: str,
+                  embedding: dict[str, float]) -> list[str]:
+    """The extra text views (not the original) whose matches carry the score of ``category``."""
+    found = {hit.view for hit in item.rules.hits
+             if hit.rule.category == category and hit.weight >= 0.3 and hit.view != "original"}
+    if sim is not None and embedding.get(category, 0.0) >= 0.3 and category in sim.best_piece:
+        view = item.piece_views[sim.best_piece[category]]
+        if view != "original":
+            found.add(view)
+    return sorted(found)
+
+
 def _hit_reason(hit: Any, item: _Prepared) -> str:
-    matched = fold_for_rules(item.text)[hit.span[0]:hit.span[1]][:60]
+    matched = hit.matched[:60]
     note = f", dampened by {', '.join(hit.dampened_by)}" if hit.dampened_by else ""
-    return f'rule {hit.rule.id} ({hit.rule.category} {hit.weight:.2f}{note}): "{matched}"'
+    where = f" [{hit.view}]" if hit.view != "original" else ""
+    return f'rule {hit.rule.id} ({hit.rule.category} {hit.weight:.2f}{note}){where}: "{matched}"'
 
 
 _default: SafetyDetector | None = None

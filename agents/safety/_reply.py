@@ -8,6 +8,7 @@ emergency number). Nothing here raises on odd input.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from dataclasses import dataclass
@@ -19,7 +20,17 @@ import yaml
 
 from escgraph.types import SafetyVerdict
 
-__all__ = ["CrisisResources", "ResourceBook", "load_resources", "resolve_locale", "safety_reply"]
+__all__ = ["CrisisResources", "Helpline", "ResourceBook", "load_resources", "resolve_locale", "safety_reply"]
+
+
+@dataclass(frozen=True)
+class Helpline:
+    """One line of ``resources.yaml``: what the reply says, where the number is published, when it was checked."""
+
+    line: str
+    source: str | None = None  # the organisation's own site
+    checked: dt.date | None = None  # last compared with the organisation's published number; None: not reviewed
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class CrisisResources:
     crisis: tuple[str, ...]
     emergency: str
     abuse: tuple[str, ...]
+    helplines: tuple[Helpline, ...] = ()  # crisis and abuse lines with their source and checked date
 
 
 class ResourceBook:
@@ -47,12 +59,36 @@ class ResourceBook:
     def _entry(locale: str, value: Any, source: str) -> CrisisResources:
         if not isinstance(value, dict) or not value.get("emergency"):
             raise ValueError(f"{source}: locale {locale!r} needs at least an 'emergency' number")
-        return CrisisResources(locale, tuple(str(x) for x in value.get("crisis") or ()), str(value["emergency"]),
-                               tuple(str(x) for x in value.get("abuse") or ()))
+        crisis = [_helpline(x, f"{source}: locale {locale!r}, crisis line {i + 1}")
+                  for i, x in enumerate(value.get("crisis") or ())]
+        abuse = [_helpline(x, f"{source}: locale {locale!r}, abuse line {i + 1}")
+                 for i, x in enumerate(value.get("abuse") or ())]
+        return CrisisResources(locale, tuple(h.line for h in crisis), str(value["emergency"]),
+                               tuple(h.line for h in abuse), tuple(crisis + abuse))
 
     def lookup(self, locale: Any) -> CrisisResources:
         key = resolve_locale(locale, self)
         return self.locales.get(key, self.international) if key else self.international
+
+
+def _helpline(value: Any, where: str) -> Helpline:
+    """A crisis / abuse line: a plain string, or a mapping with ``line`` and optional source, checked, note."""
+    if isinstance(value, str):
+        return Helpline(value)
+    if not isinstance(value, dict) or not isinstance(value.get("line"), str) or not value["line"].strip():
+        raise ValueError(f"{where}: expected a string or a mapping with a non-empty 'line'")
+    source = value.get("source")
+    if source is not None and not (isinstance(source, str) and re.match(r"https?://\S+$", source)):
+        raise ValueError(f"{where}: 'source' must be the organisation's web address (http(s)://...)")
+    checked = value.get("checked")
+    if isinstance(checked, str):
+        try:
+            checked = dt.date.fromisoformat(checked)
+        except ValueError:
+            raise ValueError(f"{where}: 'checked' must be a date (YYYY-MM-DD) or null") from None
+    if checked is not None and not isinstance(checked, dt.date):
+        raise ValueError(f"{where}: 'checked' must be a date (YYYY-MM-DD) or null")
+    return Helpline(value["line"], source, checked, str(value.get("note") or ""))
 
 
 def _norm_locale(value: Any) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ class SimilarityScore:
     negative_similarity: float  # nearest hard negative for that piece
     nearest_exemplar: str
     nearest_negative: str
+    best_piece: dict[str, int] = field(default_factory=dict)  # per category: the piece that gave its score
 
 
 class ExemplarIndex:
@@ -64,6 +65,7 @@ class ExemplarIndex:
                      calibration: EmbeddingCalibration) -> SimilarityScore:
         """Score one message from its embedded pieces (rows) and each piece's dampening factor (1 = none)."""
         scores = {c: 0.0 for c in CATEGORIES}
+        best_piece: dict[str, int] = {}
         best = (-1.0, 0.0, "", "")
         if len(piece_vectors) == 0:
             return SimilarityScore(scores, 0.0, 0.0, "", "")
@@ -85,9 +87,11 @@ class ExemplarIndex:
                 if ramp <= 0:
                     continue
                 value = _sigmoid((sim - neg - calibration.center) / calibration.scale) * min(ramp, 1.0)
-                scores[category] = max(scores[category], value * piece_damping[i])
+                if value * piece_damping[i] > scores[category]:
+                    scores[category] = value * piece_damping[i]
+                    best_piece[category] = i
         top_sim, top_neg, exemplar, negative = best
-        return SimilarityScore(scores, max(top_sim, 0.0), top_neg, exemplar, negative)
+        return SimilarityScore(scores, max(top_sim, 0.0), top_neg, exemplar, negative, best_piece)
 
 
 def _sigmoid(x: float) -> float:
