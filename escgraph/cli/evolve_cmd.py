@@ -58,7 +58,7 @@ def evolve(
     """Self-evolution: simulate, find where seekers got worse, propose skill edits, keep the verified ones."""
     from rich.console import Console
 
-    from escgraph.cli.simulate import _RichProgress
+    from escgraph.cli.simulate import progress_display
     from escgraph.graphs import UnknownGraphError, get_graph_info
     from escgraph.llm import ModelSpecError
     from escgraph.profiles import ProfileError
@@ -109,7 +109,7 @@ def evolve(
                                settings=pinned)
     except ModelSpecError as exc:
         raise CLIError(str(exc)) from None
-    simulator = RunnerSimulator(template, progress_factory=lambda folder: _RichProgress(console))
+    simulator = RunnerSimulator(template, progress_factory=lambda folder: progress_display(console))
     console.print(f"evolve: bank {the_bank.path} ({the_bank.head}) · graph {graph} · {len(chosen)} profiles × "
                   f"{trials} trial(s) · {len(held)} held out · ≤{rounds} round(s) · counselor {model} · seeker "
                   f"{seeker_model} · judge {template.models['judge']} · analyst {analyst_spec}", soft_wrap=True)

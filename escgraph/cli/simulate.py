@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -54,6 +55,76 @@ class _RichProgress:
         self.progress.update(self.task, advance=1, status=self._status())
 
 
+class _PlainProgress:
+    """Progress as plain lines (logs, ``nohup``, CI): at most one every ``every`` seconds, plus the first and the
+    last, each with counts, tokens, elapsed time and ETA. A progress bar prints nothing when stderr is a file."""
+
+    def __init__(self, console, every: float = 30.0) -> None:  # noqa: ANN001 - rich Console
+        import time
+
+        self.console, self.every, self.clock = console, every, time.monotonic
+        self.total = self.done = self.at_start = 0
+        self.running = self.failed = self.infra = self.requeued = self.tokens = 0
+        self.began = self.last = 0.0
+
+    def __enter__(self) -> "_PlainProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        if self.total:
+            self._line(force=True)
+
+    def _line(self, force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = now - self.began
+        played = self.done - self.at_start
+        eta = "?" if not played else _clock(elapsed / played * (self.total - self.done))
+        self.console.print(f"episodes {self.done}/{self.total} · running {self.running} · failed {self.failed} · "
+                           f"infra-errors {self.infra} · retried {self.requeued} · tokens {self.tokens:,} · "
+                           f"elapsed {_clock(elapsed)} · ETA {eta}", highlight=False, soft_wrap=True)
+
+    def start(self, total: int, finished: int) -> None:
+        self.total, self.done, self.at_start = total, finished, finished
+        self.began = self.clock()
+        self.last = self.began - self.every  # the first line is printed at once
+        self._line()
+
+    def episode_started(self, key) -> None:  # noqa: ANN001
+        self.running += 1
+
+    def episode_requeued(self, key, error: str) -> None:  # noqa: ANN001
+        self.running -= 1
+        self.requeued += 1
+        self.console.print(f"re-queued {key.episode_id}: {error[:160]}", highlight=False, markup=False)
+
+    def episode_finished(self, result) -> None:  # noqa: ANN001
+        self.running -= 1
+        self.done += 1
+        self.failed += result.outcome == "failure"
+        self.infra += result.status == "infra_error"
+        self.tokens += sum(u.get("total_tokens", 0) for u in result.tokens.values())
+        self._line(force=self.done == self.total)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def progress_display(console, every: float = 30.0):  # noqa: ANN001, ANN201
+    """A progress bar on a terminal, plain lines at most every ``every`` seconds otherwise."""
+    return _RichProgress(console) if console.is_terminal else _PlainProgress(console, every)
+
+
+class Executor(str, Enum):
+    local = "local"
+    process = "process"
+
+
 @app.command("simulate")
 def simulate(
     graph: str = typer.Option("sweetiechat", "--graph", "-g", help="Registered graph to simulate against."),
@@ -64,7 +135,8 @@ def simulate(
     trials: int = typer.Option(1, "--trials", min=1, help="Episodes per profile."),
     max_turns: int = typer.Option(10, "--max-turns", min=1, max=100, help="Judged seeker turns per episode."),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight (or workers)."),
-    executor: str = typer.Option("local", "--executor", help="'local' (asyncio) or 'process' (worker processes)."),
+    executor: Executor = typer.Option(Executor.local, "--executor",
+                                      help="local: asyncio in this process; process: one worker process per core."),
     model: str = typer.Option("local", "--model", "-m", help="Counselor model spec."),
     seeker_model: str = typer.Option(None, "--seeker-model", help="Seeker model spec (default: --model)."),
     judge_model: str = typer.Option(None, "--judge-model", help="Judge model spec (default: --seeker-model)."),
@@ -89,6 +161,14 @@ def simulate(
     max_outage: float = typer.Option(300.0, "--max-outage", min=0,
                                      help="Stop the run once the model server has not answered (connection errors, "
                                           "timeouts) for this many seconds; 0: never stop."),
+    call_retries: int = typer.Option(2, "--call-retries", min=0, max=20,
+                                     help="Retries of a failed step (transient errors only), with backoff."),
+    requeues: int = typer.Option(2, "--requeues", min=0, max=100,
+                                 help="Times an episode whose step kept failing is re-queued before it is recorded "
+                                      "as an infra error."),
+    as_json: bool = typer.Option(False, "--json", help="Print summary.json on stdout when the run ends."),
+    progress_every: float = typer.Option(30.0, "--progress-every", min=0,
+                                         help="When stderr is not a terminal: seconds between progress lines."),
 ) -> None:
     """Run SAGE self-play: simulated seekers (who judge every reply) against a graph; write a report.
 
@@ -111,8 +191,7 @@ def simulate(
     from escgraph.simulations.store import RunStoreError, RunWriteError
 
     console = Console(stderr=True)
-    if executor not in ("local", "process"):
-        raise CLIError(f"--executor must be 'local' or 'process', not {executor!r}")
+    executor = Executor(executor).value
     seeker_model = seeker_model or model
     try:
         info = get_graph_info(graph)
@@ -122,8 +201,8 @@ def simulate(
                        profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
                                                          "judge": judge_model or seeker_model},
                        trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor,
-                       step_timeout=step_timeout, max_outage=max_outage,
-                       bank_version=pinned, bank_path=str(bank) if bank else None,
+                       step_timeout=step_timeout, max_outage=max_outage, call_retries=call_retries,
+                       requeues=requeues, bank_version=pinned, bank_path=str(bank) if bank else None,
                        graph_options={**planner_options(graph, planner, planner_mode, pin=True),
                                       **kg_options(graph, kg, pin=True)})
     except (UnknownGraphError, ProfileError, ValueError) as exc:
@@ -138,7 +217,7 @@ def simulate(
                   + (f" · skills bank {pinned}" if pinned else ""))
     resume_hint = f"resume with: escgraph simulate ... --out {out} --resume"
     try:
-        with _RichProgress(console) as progress:
+        with progress_display(console, progress_every) as progress:
             run = asyncio.run(arun_simulation(spec, out, resume=resume, force=force, progress=progress))
     except RunStopped as exc:
         raise CLIError(f"{exc} — {resume_hint}", code=exc.exit_code) from None
@@ -149,6 +228,8 @@ def simulate(
     except KeyboardInterrupt:
         raise CLIError(f"interrupted; finished episodes are saved — {resume_hint}", code=130) from None
     _print_summary(console, out)
+    if as_json:
+        typer.echo((out / "summary.json").read_text(encoding="utf-8"))
     infra = [e for e in run.episodes if e.status == "infra_error"]
     if run.episodes and len(infra) == len(run.episodes):
         raise CLIError(f"all {len(infra)} episodes are infra errors, so nothing was scored; first error: "
