@@ -20,6 +20,7 @@ def test_off_a_terminal_progress_is_plain_lines_and_json_goes_to_stdout(tmp_path
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stderr.splitlines() if line.startswith("episodes ")]
     assert lines[0].startswith("episodes 0/3") and lines[-1].startswith("episodes 3/3")
+    assert sum(line.startswith("episodes 3/3") for line in lines) == 1  # the last line once
     assert "tokens" in lines[-1] and "ETA" in lines[-1] and "elapsed" in lines[-1]
     summary = json.loads(result.stdout)  # stdout holds nothing but the summary
     assert summary == json.loads((out / "summary.json").read_text()) and summary["episodes"] == 3

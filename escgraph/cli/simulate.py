@@ -71,7 +71,7 @@ class _PlainProgress:
         return self
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
-        if self.total:
+        if self.total and self.done < self.total:  # stopped early: say where (a finished run printed its last line)
             self._line(force=True)
 
     def _line(self, force: bool = False) -> None:
