@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from langchain_core.callbacks import Callbacks
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
@@ -23,6 +24,7 @@ from escgraph.simulations.faults import (RETRY_AFTER_CAP, ModelRequestRejected, 
 from escgraph.simulations.results import EpisodeResult, TurnRecord
 from escgraph.simulations.sage import SageSeeker, says_goodbye
 from escgraph.simulations.spec import EpisodeKey, RunSpec
+from escgraph.simulations.tracing import episode_outputs, episode_trace
 from escgraph.types import ESCContext
 
 __all__ = ["InfraError", "play_episode", "with_retries", "seeded_models"]
@@ -128,18 +130,28 @@ async def play_episode(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mappi
     """Play one episode to its SAGE end (success, failure, goodbye or the turn limit).
 
     ``skills_bank`` (a retriever over the run's frozen bank version) reaches the graph's nodes through the run
-    context, never through graph state. ``breaker`` is the run's (per process) outage breaker.
+    context, never through graph state. ``breaker`` is the run's (per process) outage breaker. The episode is one
+    trace (:mod:`escgraph.simulations.tracing`): every step's runs nest under a parent run named after it.
     """
-    profile = spec.profile(key.profile_id)
-    models = seeded_models(models, key.seed)
     tracker, structured = UsageTracker(), StructuredOutputTracker()
     watch = RequestWatch(breaker) if breaker is not None else None
-    callbacks = [tracker, structured] + ([watch] if watch is not None else [])
+    handlers = [tracker, structured] + ([watch] if watch is not None else [])
+    async with episode_trace(spec, key, attempt=attempt, handlers=handlers) as callbacks:
+        result = await _play(spec, key, graph, models, callbacks=callbacks, tracker=tracker, structured=structured,
+                             watch=watch, attempt=attempt, skills_bank=skills_bank, breaker=breaker)
+        await callbacks.on_chain_end(episode_outputs(result))
+    return result
+
+
+async def _play(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mapping[str, BaseChatModel], *,
+                callbacks: Callbacks, tracker: UsageTracker, structured: StructuredOutputTracker,
+                watch: RequestWatch | None, attempt: int, skills_bank: Any,
+                breaker: OutageBreaker | None) -> EpisodeResult:
+    profile = spec.profile(key.profile_id)
+    models = seeded_models(models, key.seed)
     seeker = SageSeeker(profile, seeker_model=models["seeker"], judge_model=models["judge"], sage=spec.sage,
                         callbacks=callbacks)
     context = ESCContext(models={"counselor": models["counselor"]}, skills_bank=skills_bank)
-    config = {"callbacks": callbacks, "run_name": f"episode {key.episode_id}",
-              "metadata": {"episode_id": key.episode_id, "seed": key.seed}}
 
     def step(what: str, make: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return with_retries(f"{what} ({key.episode_id})", make, retries=spec.call_retries, backoff=spec.backoff,
@@ -154,6 +166,8 @@ async def play_episode(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mappi
     outcome = "max_turns"
     for turn in range(1, spec.max_turns + 1):
         t0 = time.perf_counter()
+        # the episode's metadata reaches the graph's runs from the parent run
+        config = {"callbacks": callbacks, "run_name": f"counselor turn {turn}"}
         state = dict(await step("counselor graph", lambda: graph.ainvoke(state, config=config, context=context)))
         turns.append(_counselor_turn(len(turns), state, time.perf_counter() - t0))
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from langchain_core.callbacks import Callbacks
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
@@ -139,12 +140,13 @@ class SageSeeker:
 
     ``emotion`` holds the current score. Use :meth:`opening`, then per counselor reply :meth:`assess` and
     :meth:`reply` (or :meth:`turn`, which does both). All calls are async; model calls are tagged with the
-    ``judge`` and ``seeker`` roles for token accounting.
+    ``judge`` and ``seeker`` roles for token accounting. ``callbacks`` is a handler list or a callback manager (an
+    episode passes its trace's, so the calls nest under the episode's run).
     """
 
     def __init__(self, profile: SeekerProfile, *, seeker_model: BaseChatModel, judge_model: BaseChatModel,
                  sage: SageSettings | None = None, judge_prompt: PromptTemplate | str | None = None,
-                 seeker_prompt: PromptTemplate | str | None = None, callbacks: list | None = None,
+                 seeker_prompt: PromptTemplate | str | None = None, callbacks: Callbacks = None,
                  retries: int = 1) -> None:
         self.profile = profile
         self.sage = sage or SageSettings()
