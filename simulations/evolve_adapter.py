@@ -32,7 +32,7 @@ class RunnerSimulator:
     """Runs evolution simulations with the settings of ``template`` (its profiles are replaced per call).
 
     ``models`` are ready chat models by role (tests, custom models); by default they are loaded once from the
-    template's model specs and reused by every simulation (not with the process executor, which loads its own).
+    template's model specs and reused by every simulation (not with the process or ray executors, whose workers load their own).
     """
 
     def __init__(self, template: RunSpec, *, models: Mapping[str, BaseChatModel] | None = None,
@@ -48,7 +48,7 @@ class RunnerSimulator:
         return cfg
 
     def _models_for_run(self) -> dict[str, BaseChatModel] | None:
-        if self.template.executor == "process":
+        if self.template.executor in ("process", "ray"):
             return None
         if self._models is None:
             self._models = load_role_models(self.template)

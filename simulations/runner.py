@@ -3,6 +3,8 @@
 Executors (ARCHITECTURE.md §6):
 - ``local`` (default): asyncio in this process, at most ``concurrency`` episodes in flight; models are shared
   (the embedded llama.cpp model serialises its own calls, API models overlap their waits).
+- ``ray``: Ray actors on this machine or a cluster, each with its models and episode slots
+  (:mod:`escgraph.simulations.ray_executor`); this process stays the single writer.
 - ``process``: one worker process per core (at most ``concurrency``), each an event loop with its share of the
   ``concurrency`` slots, building the graph and models from the serialisable spec — for CPU-bound local models, and
   for API runs whose client-library CPU work outgrows one core. Workers only play; this process is the single
@@ -72,8 +74,8 @@ def load_role_models(spec: RunSpec, *, n_threads: int | None = None) -> dict[str
     cache: dict[str, BaseChatModel] = {}
     models = {}
     for role in SIM_ROLES:
-        model_spec, settings = spec.models[role], spec.settings[role]
-        cache_key = json.dumps([model_spec, settings.as_kwargs()], sort_keys=True)
+        model_spec, settings, base_url = spec.models[role], spec.settings[role], spec.base_url_for(role)
+        cache_key = json.dumps([model_spec, settings.as_kwargs(), base_url], sort_keys=True)
         if cache_key not in cache:
             extra: dict[str, Any] = {}
             kind = model_spec.split(":", 1)[0].strip()
@@ -81,7 +83,7 @@ def load_role_models(spec: RunSpec, *, n_threads: int | None = None) -> dict[str
                 extra["n_threads"] = n_threads
             if kind in REQUEST_OPTION_PROVIDERS and ":" in model_spec:
                 extra.update(timeout=spec.step_timeout, max_retries=0)
-            base = load_chat_model(model_spec, base_url=spec.base_url, **extra)
+            base = load_chat_model(model_spec, base_url=base_url, **extra)
             cache[cache_key] = apply_settings(base, settings)
         models[role] = cache[cache_key]
     return models
@@ -116,7 +118,11 @@ def run_breaker(spec: RunSpec) -> OutageBreaker | None:
     """The outage breaker for a run that calls a model server (None for in-process models or ``max_outage`` 0)."""
     if not spec.max_outage or all(m.split(":", 1)[0].strip() in _IN_PROCESS for m in spec.models.values()):
         return None
-    where = f"the model server at {redact_url(spec.base_url)}" if spec.base_url else "the model provider's API"
+    urls = spec.base_url if isinstance(spec.base_url, list) else [spec.base_url] if spec.base_url else []
+    if len(urls) > 1 or spec.role_base_urls:
+        where = "every model server of the run"  # the pool sends calls elsewhere while any one answers
+    else:
+        where = f"the model server at {redact_url(urls[0])}" if urls else "the model provider's API"
     return OutageBreaker(spec.max_outage, where=where)
 
 
@@ -160,11 +166,14 @@ async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping
 
 async def _play_all(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], progress: RunProgress,
                     models: Mapping[str, BaseChatModel] | None, skills_bank: Any) -> None:
-    if spec.executor == "process":
+    if spec.executor in ("process", "ray"):
         if models is not None or skills_bank is not None:
-            raise ValueError("the process executor builds models and the skills bank from the spec; "
+            raise ValueError(f"the {spec.executor} executor builds models and the skills bank from the spec; "
                              "do not pass objects")
-        await _run_in_processes(spec, store, todo, progress)
+        if spec.executor == "ray":
+            await _run_on_ray(spec, store, todo, progress)
+        else:
+            await _run_in_processes(spec, store, todo, progress)
         return
     ready = dict(models) if models is not None else load_role_models(spec)
     for role in SIM_ROLES:
@@ -213,6 +222,17 @@ async def _run_in_processes(spec: RunSpec, store: RunStore, todo: list[EpisodeKe
         finished = True
     finally:
         await pool.close(kill=not finished)  # a stopped run does not wait for episodes still in flight
+
+
+async def _run_on_ray(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], progress: RunProgress) -> None:
+    from escgraph.simulations.ray_executor import RayPool
+
+    pool = RayPool(spec, len(todo))
+    try:
+        store.set_meta("applied_settings", await pool.start())
+        await _drive(spec, store, todo, pool.play, progress, pool.width)
+    finally:
+        await pool.close()
 
 
 async def _drive(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], play: Any, progress: RunProgress,

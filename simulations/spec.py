@@ -78,7 +78,11 @@ class RunSpec(BaseModel):
         default_factory=dict,
         description="JSON-serialisable keyword options for the graph builder (e.g. a planner folder); hashed")
     models: dict[str, str] = Field(default_factory=lambda: {"counselor": "local"})
-    base_url: str | None = None
+    base_url: str | list[str] | None = Field(
+        default=None, description="OpenAI-compatible server(s) for provider:model specs; several: calls go to the "
+                                  "least-loaded healthy one. Redacted of credentials, then hashed")
+    role_base_urls: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="per-role server(s), overriding base_url for that role; hashed when set")
     settings: dict[str, ModelSettings] = Field(default_factory=lambda: dict(DEFAULT_SETTINGS))
     profiles_source: str = "builtin"
     profiles: list[SeekerProfile]
@@ -94,7 +98,10 @@ class RunSpec(BaseModel):
     sage: SageSettings = Field(default_factory=SageSettings)
     # -- execution only (not hashed) --
     concurrency: int = Field(default=4, ge=1, le=4096)
-    executor: Literal["local", "process"] = "local"
+    executor: Literal["local", "process", "ray"] = "local"
+    ray_address: str | None = Field(default=None, description="ray executor: None starts a local Ray on 127.0.0.1; "
+                                                              "'auto' or 'ray://host:port' joins a cluster")
+    ray_num_gpus: float = Field(default=0.0, ge=0, description="ray executor: GPUs reserved per episode actor")
     call_retries: int = Field(default=2, ge=0, le=20, description="retries of a failed step, with backoff")
     backoff: float = Field(default=1.0, ge=0, description="first retry delay in seconds; doubles each retry")
     step_timeout: float = Field(default=900.0, gt=0, description="seconds before a step counts as timed out")
@@ -105,7 +112,7 @@ class RunSpec(BaseModel):
 
     # the bank's folder is where it lives, not what it holds: its version (with content hash) is what is hashed
     _EXECUTION_ONLY = frozenset({"concurrency", "executor", "call_retries", "backoff", "step_timeout", "requeues",
-                                 "max_outage", "bank_path"})
+                                 "max_outage", "bank_path", "ray_address", "ray_num_gpus"})
 
     @field_validator("models")
     @classmethod
@@ -116,6 +123,21 @@ class RunSpec(BaseModel):
         if not models.get("counselor"):
             raise ValueError("a counselor model spec is required")
         return models
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _server_list(cls, urls: Any) -> Any:
+        return _servers(urls)
+
+    @field_validator("role_base_urls", mode="before")
+    @classmethod
+    def _known_url_roles(cls, urls: Any) -> Any:
+        if not isinstance(urls, dict):
+            return urls
+        unknown = set(urls) - set(SIM_ROLES)
+        if unknown:
+            raise ValueError(f"role_base_urls: unknown role(s) {sorted(unknown)}; roles are {list(SIM_ROLES)}")
+        return {role: _servers(value) for role, value in urls.items() if _servers(value)}
 
     @model_validator(mode="after")
     def _fill_roles(self) -> "RunSpec":
@@ -153,11 +175,39 @@ class RunSpec(BaseModel):
     def result_config(self) -> dict[str, Any]:
         """The part of the spec that decides results (what the hash covers)."""
         config = self.model_dump(mode="json", exclude=set(self._EXECUTION_ONLY), exclude_none=False)
-        config["base_url"] = redact_url(config.get("base_url"))  # credentials are neither stored nor hashed
+        config["base_url"] = _redacted(config.get("base_url"))  # credentials are neither stored nor hashed
+        if config.get("role_base_urls"):
+            config["role_base_urls"] = {role: _redacted(urls) for role, urls in config["role_base_urls"].items()}
+        else:
+            config.pop("role_base_urls", None)  # runs without per-role servers keep the hash they had before
         if config.get("trial_keys") is None:
             config.pop("trial_keys", None)  # runs of every profile × trial keep the hash they had before the field
         return config
 
+    def base_url_for(self, role: str) -> str | list[str] | None:
+        """The server(s) a role's model calls: its own ``role_base_urls`` entry, else ``base_url``."""
+        return self.role_base_urls.get(role) or self.base_url
+
     def config_hash(self) -> str:
         canonical = json.dumps(self.result_config(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _servers(urls: Any) -> Any:
+    """One URL as a string (the hash runs had before lists), several as a list; "a,b" is a list of two."""
+    if isinstance(urls, str):
+        urls = [u.strip() for u in urls.split(",")]
+    if isinstance(urls, (list, tuple)):
+        urls = [u.strip() if isinstance(u, str) else u for u in urls if u != ""]
+        if any(not isinstance(u, str) for u in urls):
+            return urls  # pydantic names the bad item
+        if len(set(urls)) != len(urls):
+            raise ValueError("a server URL is given twice")
+        return None if not urls else urls[0] if len(urls) == 1 else list(urls)
+    return urls
+
+
+def _redacted(urls: str | list[str] | None) -> str | list[str] | None:
+    if isinstance(urls, list):
+        return [redact_url(u) for u in urls]
+    return redact_url(urls)

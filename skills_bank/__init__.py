@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bank_fingerprint", "pin_version", "frozen_retriever", "default_retriever", "BankVersionError"]
+__all__ = ["bank_fingerprint", "pin_version", "frozen_skills", "frozen_retriever", "retriever_for_skills", "default_retriever", "BankVersionError"]
 
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str], Any] = {}
@@ -48,28 +48,46 @@ def pin_version(path: str | Path | None, version: str | None = None) -> str:
     return f"{vid}@{bank_fingerprint(bank.skills(vid))}"
 
 
-def frozen_retriever(path: str | Path | None, pinned: str | None) -> Any:
-    """A retriever over one bank version (``"v3@hash"``, ``"v3"`` or None for head), cached per process.
+def frozen_skills(path: str | Path | None, pinned: str | None) -> tuple[str, dict[str, Any]]:
+    """(version id, skills) of one bank version (``"v3@hash"``, ``"v3"`` or None for head), content-checked.
 
     The content hash is checked, so a run resumed against a bank whose history was rewritten fails loudly
     instead of silently retrieving different skills.
     """
-    from escgraph.skills_bank.index import ChromaSkillIndex
-    from escgraph.skills_bank.retrieval import SkillRetriever
-
     bank = _open_bank(path)
     vid, _, expected = (pinned or "").partition("@")
     vid = bank.resolve(vid or "head")
-    key = (str(Path(bank.path).resolve()), vid)
+    skills = bank.skills(vid)
+    if expected and bank_fingerprint(skills) != expected:
+        raise BankVersionError(f"skills bank {bank.path} version {vid} no longer has content {expected}")
+    return vid, skills
+
+
+def frozen_retriever(path: str | Path | None, pinned: str | None) -> Any:
+    """A retriever over one bank version (see :func:`frozen_skills`), cached per process."""
+    bank = _open_bank(path)
+    key = (str(Path(bank.path).resolve()), bank.resolve((pinned or "").partition("@")[0] or "head"))
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        skills = bank.skills(vid)
-        if expected and bank_fingerprint(skills) != expected:
-            raise BankVersionError(f"skills bank {bank.path} version {vid} no longer has content {expected}")
-        index = ChromaSkillIndex.open(Path(bank.path) / ".index", vid, skills)
-        _CACHE[key] = retriever = SkillRetriever(skills, index)
-        return retriever
+    vid, skills = frozen_skills(path, pinned)
+    return retriever_for_skills(skills, vid, Path(bank.path) / ".index")
+
+
+def retriever_for_skills(skills: Mapping[str, Any], version: str, index_dir: str | Path) -> Any:
+    """A retriever over ``skills`` with its embedding index kept in ``index_dir`` (cached per process).
+
+    Used where the bank's folder is not at hand (a worker on another machine gets the frozen skills themselves).
+    """
+    from escgraph.skills_bank.index import ChromaSkillIndex
+    from escgraph.skills_bank.retrieval import SkillRetriever
+
+    key = (str(Path(index_dir).resolve().parent), version)
+    with _LOCK:
+        if key not in _CACHE:
+            index = ChromaSkillIndex.open(Path(index_dir), version, dict(skills))
+            _CACHE[key] = SkillRetriever(dict(skills), index)
+        return _CACHE[key]
 
 
 def default_retriever() -> Any:

@@ -1,0 +1,298 @@
+"""The ``ray`` executor: episodes played by Ray actors, on this machine or a cluster (ARCHITECTURE.md §6).
+
+Each actor builds the graph and models from the serialisable run spec (as a ``process`` worker does) and hosts
+several episode slots: one for a local (CPU-bound) model, with ``num_cpus`` set to the llama.cpp threads it uses;
+``ceil(concurrency / actors)`` for API models, whose waits overlap. The driver, this process, stays the single
+writer of ``run.sqlite``: results come back as they finish, through the same queue loop as the other executors.
+
+What the actors need travels with them, so a worker node needs only escgraph installed:
+- the run spec (profiles inline) as JSON;
+- the frozen skills-bank version itself (skills and version id, checked against its content hash), used when
+  the bank's folder is not on the worker's machine;
+- files pinned in the graph options (``path@hash``: a knowledge graph, a planner folder), put in Ray's object
+  store and unpacked on a worker that lacks them into a cache folder named by their content hash.
+
+An actor that dies fails its in-flight episodes as infrastructure errors (re-queued by the runner as usual); Ray
+restarts it (``max_restarts``), and an actor that cannot come back is retired. When every actor is gone the run
+stops, keeping what is finished. A driver killed with ``kill -9`` takes a Ray it started with it (Ray's fate
+sharing); a cluster reclaims the actors of a dead driver. ``--resume`` then re-plays what was in flight, exactly
+as with the other executors.
+
+Without an address a private Ray is started, bound to 127.0.0.1, with usage statistics and the dashboard off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import math
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from escgraph.simulations.episode import InfraError, play_episode
+from escgraph.simulations.faults import RunStopped, stop_error
+from escgraph.simulations.results import EpisodeResult
+from escgraph.simulations.spec import EpisodeKey, RunSpec
+
+__all__ = ["RayPool", "ray_shape", "connect", "RayUnavailable"]
+
+_MAX_RESTARTS = 2  # per actor; a model that crashes its process every time is not worth more
+_RECOVERY_TIMEOUT = 300.0  # seconds to wait for a restarted actor to answer before it is retired
+_OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ANONYMIZED_TELEMETRY")
+
+
+class RayUnavailable(RuntimeError):
+    """Ray is not installed, or the cluster cannot be reached."""
+
+
+class AllActorsLost(RunStopped):
+    """Every Ray actor died and none could be restarted: the run stops, keeping what is finished."""
+
+    exit_code = 2
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailable("the ray executor needs Ray: pip install 'escgraph[ray]'") from exc
+    return ray
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at ``address`` ('auto', 'ray://host:port', 'host:port'), or start a private local Ray.
+
+    A Ray already initialised in this process is reused (evolution runs many simulations in one process).
+    """
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never report usage; read when Ray starts
+    env = {name: os.environ[name] for name in _OFFLINE_ENV if name in os.environ}
+    options: dict[str, Any] = dict(log_to_driver=False, configure_logging=False, namespace="escgraph",
+                                   runtime_env={"env_vars": env} if env else None)
+    try:
+        if address in (None, "", "local"):
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
+                     **options)
+        else:
+            ray.init(address=address, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise RayUnavailable(f"cannot connect to Ray at {address!r}: {exc}") from exc
+
+
+def _local_model(spec: RunSpec) -> bool:
+    return any(m.split(":", 1)[0].strip() == "local" for m in spec.models.values())
+
+
+def ray_shape(spec: RunSpec, episodes: int, cluster_cpus: float) -> tuple[int, int, float]:
+    """(actors, slots per actor, CPUs per actor).
+
+    A local model gets one slot per actor and as many CPUs as its llama.cpp threads (two, or the whole of a
+    smaller machine); API models get one CPU per actor (the client library's work) and share the concurrency.
+    """
+    if _local_model(spec):
+        cpus = float(max(1, min(2, int(cluster_cpus))))
+        actors = max(1, min(spec.concurrency, episodes, int(cluster_cpus // cpus) or 1))
+        return actors, 1, cpus
+    actors = max(1, min(spec.concurrency, episodes, int(cluster_cpus) or 1))
+    return actors, math.ceil(spec.concurrency / actors), 1.0
+
+
+# -- what travels to the actors ---------------------------------------------------------------------------------
+def _pinned_paths(options: dict[str, Any]) -> dict[str, Path]:
+    """Graph options naming a pinned file or folder (``path@<16 hex>``) that exists here."""
+    from escgraph.config import split_pin
+
+    found = {}
+    for name, value in options.items():
+        if isinstance(value, str):
+            path, digest = split_pin(value)
+            if digest and Path(path).exists():
+                found[name] = Path(path)
+    return found
+
+
+def _pack(path: Path) -> bytes:
+    """A file (with its cache siblings, ``name.*``) or a folder, as tar bytes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        if path.is_dir():
+            tar.add(path, arcname=path.name)
+        else:
+            for item in sorted(path.parent.glob(f"{path.name}*")):
+                if item == path or item.name.startswith(f"{path.name}."):
+                    tar.add(item, arcname=item.name)
+    return buffer.getvalue()
+
+
+def _unpack(blob: bytes, name: str) -> Path:
+    """Unpack a shipped file or folder into a cache folder named by its content hash; returns its path there."""
+    root = Path(tempfile.gettempdir()) / "escgraph-ray-files" / hashlib.sha256(blob).hexdigest()[:16]
+    target = root / name
+    if not target.exists():
+        staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root.parent if root.parent.exists() else None))
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+            tar.extractall(staging, filter="data")
+        root.mkdir(parents=True, exist_ok=True)
+        for item in staging.iterdir():
+            if not (root / item.name).exists():
+                os.replace(item, root / item.name)
+    return target
+
+
+def _frozen_bank(spec: RunSpec) -> dict[str, Any] | None:
+    from escgraph.graphs import get_graph_info
+
+    if not get_graph_info(spec.graph).uses_skills_bank:
+        return None
+    from escgraph.skills_bank import frozen_skills
+
+    version, skills = frozen_skills(spec.bank_path, spec.bank_version)
+    return {"version": version, "skills": {sid: s.model_dump(mode="json") for sid, s in skills.items()}}
+
+
+# -- inside an actor ----------------------------------------------------------------------------------------------
+class EpisodeActor:
+    """Plays episodes of one run; built once per actor (and again by Ray after a restart)."""
+
+    def __init__(self, payload: str, n_threads: int, bank: dict[str, Any] | None, files: dict[str, Any]) -> None:
+        from escgraph.config import split_pin
+        from escgraph.graphs import build_graph
+        from escgraph.simulations.runner import applied_settings, load_role_models, run_breaker, warm_up
+
+        spec = RunSpec.model_validate_json(payload)
+        options = dict(spec.graph_options)
+        for name, (blob_ref, original) in files.items():
+            path, digest = split_pin(original)
+            if not Path(path).exists():  # another machine: use the shipped copy (same content, same hash)
+                options[name] = f"{_unpack(_ray().get(blob_ref), Path(path).name)}@{digest}"
+        self.spec = spec.model_copy(update={"graph_options": options})
+        self.models = load_role_models(self.spec, n_threads=n_threads)
+        self.graph = build_graph(self.spec.graph, **self.spec.graph_options)
+        self.bank = _actor_bank(self.spec, bank)
+        warm_up()
+        self.breaker = run_breaker(self.spec)
+        self.settings = applied_settings(self.models)
+
+    def ready(self) -> dict[str, Any]:
+        return self.settings
+
+    async def play(self, profile_id: str, trial: int, seed: int, attempt: int) -> tuple:
+        key = EpisodeKey(profile_id, trial, seed)
+        try:
+            return ("done", await play_episode(self.spec, key, self.graph, self.models, attempt=attempt,
+                                               skills_bank=self.bank, breaker=self.breaker))
+        except InfraError as exc:
+            return ("error", str(exc))
+        except RunStopped as exc:
+            return ("stop", type(exc).__name__, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug, not an outage: the driver fails the run with it
+            return ("crash", f"{type(exc).__name__}: {exc}")
+
+
+def _actor_bank(spec: RunSpec, shipped: dict[str, Any] | None) -> Any:
+    if shipped is None:
+        return None
+    from escgraph.skills_bank import frozen_retriever, retriever_for_skills
+    from escgraph.skills_bank.schema import Skill
+
+    if spec.bank_path and Path(spec.bank_path).is_dir():
+        return frozen_retriever(spec.bank_path, spec.bank_version)  # same machine: its own index is warm
+    skills = {sid: Skill.model_validate(data) for sid, data in shipped["skills"].items()}
+    digest = (spec.bank_version or "head").partition("@")[2] or shipped["version"]
+    index = Path(tempfile.gettempdir()) / "escgraph-ray-banks" / digest / ".index"
+    return retriever_for_skills(skills, shipped["version"], index)
+
+
+# -- the driver's side --------------------------------------------------------------------------------------------
+class RayPool:
+    """Episode actors on Ray; :meth:`play` is awaited like a local episode (same interface as ``WorkerPool``)."""
+
+    def __init__(self, spec: RunSpec, episodes: int) -> None:
+        self.spec, self.episodes = spec, episodes
+        self.actors: list[Any] = []
+        self.free: asyncio.Queue | None = None
+        self.retired: set[int] = set()
+
+    async def start(self) -> dict[str, Any]:
+        """Start the actors and wait until each has loaded its models; returns the settings they applied."""
+        ray = _ray()
+        connect(self.spec.ray_address)
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        count, slots, cpus_each = ray_shape(self.spec, self.episodes, cpus)
+        files = {name: (ray.put(_pack(path)), self.spec.graph_options[name])
+                 for name, path in _pinned_paths(self.spec.graph_options).items()}
+        bank = _frozen_bank(self.spec)
+        remote = ray.remote(EpisodeActor).options(
+            num_cpus=cpus_each, num_gpus=self.spec.ray_num_gpus or None, max_concurrency=slots,
+            max_restarts=_MAX_RESTARTS, max_task_retries=0)
+        payload = self.spec.model_dump_json()
+        self.actors = [remote.remote(payload, int(cpus_each), bank, files) for _ in range(count)]
+        try:
+            settings = await asyncio.gather(*(actor.ready.remote() for actor in self.actors))
+        except Exception as exc:
+            raise RuntimeError(f"a Ray episode actor could not start: {_cause(exc)}") from exc
+        self.free = asyncio.Queue()
+        for _ in range(slots):
+            for index in range(count):
+                self.free.put_nowait(index)  # interleaved: the first episodes spread over the actors
+        self.width = count * slots
+        return settings[0]
+
+    async def play(self, key: EpisodeKey, attempt: int) -> EpisodeResult:
+        ray = _ray()
+        while True:
+            if len(self.retired) == len(self.actors):
+                raise AllActorsLost("every Ray episode actor died and could not be restarted")
+            index = await self.free.get()
+            if index not in self.retired:
+                break
+        actor = self.actors[index]
+        try:
+            outcome = await actor.play.remote(key.profile_id, key.trial, key.seed, attempt)
+        except ray.exceptions.RayActorError as exc:
+            asyncio.get_running_loop().create_task(self._recover(index))  # slot comes back if the actor does
+            raise InfraError(f"Ray actor {index} died while playing the episode: {_cause(exc)}") from exc
+        except asyncio.CancelledError:
+            self.free.put_nowait(index)
+            raise
+        self.free.put_nowait(index)
+        kind, *rest = outcome
+        if kind == "done":
+            return rest[0]
+        if kind == "error":
+            raise InfraError(rest[0])
+        if kind == "stop":
+            raise stop_error(rest[0], rest[1])
+        raise RuntimeError(rest[0])
+
+    async def _recover(self, index: int) -> None:
+        """After a death: wait for Ray's restart of the actor; retire it if it does not come back."""
+        ray = _ray()
+        try:
+            await asyncio.wait_for(self.actors[index].ready.remote(), _RECOVERY_TIMEOUT)
+        except (ray.exceptions.RayActorError, asyncio.TimeoutError, ray.exceptions.RayError):
+            self.retired.add(index)
+            self.free.put_nowait(index)  # wakes a waiting episode, which then sees the retirement
+            return
+        self.free.put_nowait(index)
+
+    async def close(self, *, kill: bool = False) -> None:
+        """Kill the actors (a finished run has nothing in flight; a stopped one does not wait)."""
+        ray = _ray()
+        for actor in self.actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self.actors = []
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
