@@ -38,7 +38,7 @@ from escgraph.skills_bank._versions import Changes, Version, summarize_changes
 from escgraph.skills_bank.schema import Skill
 
 __all__ = ["SkillBank", "Version", "Changes", "KINDS", "SkillBankError", "SkillFileError", "UnknownVersionError",
-           "UnknownSkillError", "summarize_changes", "content_hash"]
+           "UnknownSkillError", "summarize_changes", "content_hash", "builtin_skills", "builtin_seed_message"]
 
 log = logging.getLogger(__name__)
 FORMAT = "escgraph-skills-bank"
@@ -49,6 +49,24 @@ _VERSION = re.compile(r"(?i)(head|v?(\d+))(?:~(\d+))?")
 
 def _package_default_dir() -> Any:
     return resources.files("escgraph.skills_bank").joinpath("default")
+
+
+def builtin_skills() -> list[Skill]:
+    """The built-in skills a new bank is seeded with (the package's ``default`` folder), in file-name order."""
+    folder = _package_default_dir()
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name) \
+        if folder.is_dir() else []
+    if not files:
+        raise SkillBankError("the built-in skills bank is missing or empty (is escgraph fully installed?); "
+                             "use --bank with an existing bank")
+    return [read_skill_file(f.read_text(encoding="utf-8"), f"built-in {f.name}", f.name[:-5]) for f in files]
+
+
+def builtin_seed_message() -> str:
+    """The message of a bank's first version when it is seeded from :func:`builtin_skills`."""
+    from escgraph._version import __version__
+
+    return f"seed from the built-in skills bank (escgraph {__version__})"
 
 
 class SkillBank:
@@ -82,24 +100,16 @@ class SkillBank:
     @classmethod
     def default(cls, path: str | Path | None = None) -> SkillBank:
         """The bank at ``path`` (default: ``data_dir()/skills``), seeded from the built-in skills on first use."""
-        from escgraph._version import __version__
         from escgraph.config import data_dir
 
         bank = cls(path if path is not None else data_dir() / "skills")
         if (bank.path / "bank.yaml").exists():
             return cls.open(bank.path)
-        folder = _package_default_dir()
-        files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name) \
-            if folder.is_dir() else []
-        if not files:
-            raise SkillBankError("the built-in skills bank is missing or empty (is escgraph fully installed?); "
-                                 "use --bank with an existing bank")
-        skills = [read_skill_file(f.read_text(encoding="utf-8"), f"built-in {f.name}", f.name[:-5]) for f in files]
+        skills = builtin_skills()
         bank.path.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(bank._lock):
             if not (bank.path / "bank.yaml").exists():  # another process may have seeded it while we waited
-                bank._create_locked(skills, "escgraph", f"seed from the built-in skills bank (escgraph "
-                                                        f"{__version__})", "seed")
+                bank._create_locked(skills, "escgraph", builtin_seed_message(), "seed")
         return cls.open(bank.path)
 
     def _create_locked(self, skills: Iterable[Skill] | Mapping[str, Skill], author: str, message: str,

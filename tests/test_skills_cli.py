@@ -141,3 +141,99 @@ def test_bad_input_is_one_clear_line(bank, tmp_path):
     hand.write_text(yaml.safe_dump(data))
     assert_one_line_error(run("commit", "-m", "bad edit", "--bank", b), "small-step.yaml", "missing field 'risks'")
     assert SkillBank.open(bank.path).head == "v3"
+
+
+# -- creating banks: `skills init PATH` and `skills import FILE --bank NEW` ---------------------------------------
+@pytest.fixture
+def builtin(tmp_path, monkeypatch):
+    """Two built-in skills instead of the package's, so seeded banks are small and known."""
+    from escgraph.skills_bank import store
+
+    package = tmp_path / "package-default"
+    package.mkdir()
+    for sid in ("listen-first", "name-the-feeling"):
+        (package / f"{sid}.yaml").write_text(yaml.safe_dump(skill_data(sid)))
+    monkeypatch.setattr(store, "_package_default_dir", lambda: package)
+    return ["listen-first", "name-the-feeling"]
+
+
+def test_init_seeds_a_new_bank_from_the_built_in_skills_or_leaves_it_empty(builtin, tmp_path):
+    target = tmp_path / "banks" / "mine"
+    result = run("init", str(target), "--author", "erin")
+    assert result.exit_code == 0 and f"created skills bank {target} at v1: 2 built-in skills" in result.stdout
+    seeded = SkillBank.open(target)
+    assert seeded.head == "v1" and sorted(seeded.skills()) == builtin
+    v1 = seeded.get_version("v1")
+    assert v1.kind == "seed" and v1.author == "erin" and "seed from the built-in" in v1.message
+    assert sorted(p.stem for p in (target / "skills").glob("*.yaml")) == builtin  # the working copy, to edit
+
+    empty = tmp_path / "empty"
+    (empty / ".git").mkdir(parents=True)  # a fresh git repository counts as empty
+    result = run("init", str(empty), "--empty", "-m", "start from scratch")
+    assert result.exit_code == 0 and "no skills (empty)" in result.stdout
+    assert SkillBank.open(empty).skills() == {} and SkillBank.open(empty).get_version("v1").message == \
+        "start from scratch"
+    one = tmp_path / "one.yaml"
+    one.write_text(yaml.safe_dump(skill_data("small-step")))
+    result = run("import", str(one), "--bank", str(empty))  # an empty bank takes a file without --merge
+    assert result.exit_code == 0 and "committed v2 (import): 1 added" in result.stdout
+
+
+def test_init_refuses_a_bank_or_a_folder_holding_anything(bank, tmp_path):
+    before = sorted(p.name for p in (bank.path / "versions").iterdir())
+    assert_one_line_error(run("init", str(bank.path)), "already a skills bank (head v3)", "nothing changed")
+    assert SkillBank.open(bank.path).head == "v3" and sorted(p.name for p in (bank.path / "versions").iterdir()) \
+        == before
+    busy = tmp_path / "notes"
+    busy.mkdir()
+    (busy / "todo.txt").write_text("keep me")
+    assert_one_line_error(run("init", str(busy), "--empty"), "is not empty", "todo.txt", "nothing changed")
+    assert [p.name for p in busy.iterdir()] == ["todo.txt"] and (busy / "todo.txt").read_text() == "keep me"
+    assert_one_line_error(run("init", str(busy / "todo.txt")), "exists and is not a folder")
+
+
+def test_import_into_a_new_bank_creates_it(bank, builtin, tmp_path):
+    export = tmp_path / "v2.yaml"
+    assert run("export", "--version", "v2", "--out", str(export), "--bank", str(bank.path)).exit_code == 0
+    target = tmp_path / "new" / "bank"
+    result = run("import", str(export), "--bank", str(target), "--author", "fay")
+    assert result.exit_code == 0, result.output
+    assert f"created skills bank {target} (the folder was missing)" in result.stdout
+    assert "committed v2 (import): 4 added" in result.stdout
+    made = SkillBank.open(target)
+    assert made.skills() == bank.skills("v2")  # just the file's skills, not the built-in ones
+    assert [(v.id, v.kind, len(v.skill_ids)) for v in made.versions()] == [("v2", "import", 4), ("v1", "seed", 0)]
+    assert made.get_version("v2").author == "fay" and "v2.yaml" in made.get_version("v2").message
+
+
+def test_import_into_a_new_bank_leaves_nothing_behind_on_bad_input(bank, tmp_path, monkeypatch):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump([skill_data("broken-one", guidance="not a list")]))
+    target = tmp_path / "new"
+    assert_one_line_error(run("import", str(broken), "--bank", str(target)), "broken.yaml", "field 'guidance'")
+    assert_one_line_error(run("import", str(tmp_path / "absent.yaml"), "--bank", str(target)), "cannot read")
+    assert not target.exists()
+
+    busy = tmp_path / "notes"
+    busy.mkdir()
+    (busy / "todo.txt").write_text("keep me")
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(skill_data("small-step")))
+    assert_one_line_error(run("import", str(good), "--bank", str(busy)), "is not empty", "is not a skills bank",
+                          "missing or empty folder")
+    assert [p.name for p in busy.iterdir()] == ["todo.txt"]
+
+    # a failure after the bank was made removes what this command made, and only that
+    from escgraph.skills_bank.store import SkillBankError
+
+    def fail(self, *args, **kwargs):
+        raise SkillBankError("the disk is full")
+
+    monkeypatch.setattr(SkillBank, "import_file", fail)
+    assert_one_line_error(run("import", str(good), "--bank", str(target / "deeper")), "the disk is full")
+    assert not target.exists()
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    assert_one_line_error(run("import", str(good), "--bank", str(repo)), "the disk is full")
+    assert [p.name for p in repo.iterdir()] == [".git"] and (repo / ".git" / "HEAD").exists()

@@ -1,4 +1,4 @@
-"""``escgraph skills``: list, show, log, diff, import, export and commit the versioned skills bank."""
+"""``escgraph skills``: create, list, show, log, diff, import, export and commit the versioned skills bank."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import getpass
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from rich.text import Text
 
 from escgraph.cli._app import CLIError, app
 
-skills_app = typer.Typer(help="The versioned skills bank: list, show, log, diff, import, export, commit.",
+skills_app = typer.Typer(help="The versioned skills bank: init, list, show, log, diff, import, export, commit.",
                          no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(skills_app, name="skills")
 
@@ -43,6 +44,54 @@ def _open(bank: Path | None):  # noqa: ANN202 - SkillBank, imported lazily
     return SkillBank.open(bank) if bank is not None else SkillBank.default()
 
 
+# What may already be in a folder a new bank goes into: a fresh git repository (the bank is meant for git).
+_ALLOWED_IN_NEW = frozenset({".git"})
+
+
+def _is_new_folder(path: Path) -> bool:
+    """Whether a new bank may be created at ``path``: the folder is missing, or empty but for a git repository."""
+    if not path.exists():
+        return True
+    return path.is_dir() and all(p.name in _ALLOWED_IN_NEW for p in path.iterdir())
+
+
+def _not_new_reason(path: Path) -> str:
+    """Why no new bank goes into ``path`` (which :func:`_is_new_folder` refused)."""
+    from escgraph.skills_bank.store import SkillBank, SkillBankError
+
+    if not path.is_dir():
+        return f"{path} exists and is not a folder"
+    if (path / "bank.yaml").exists():
+        try:
+            return f"{path} is already a skills bank (head {SkillBank.open(path).head})"
+        except SkillBankError:
+            return f"{path} already holds a skills bank (bank.yaml)"
+    names = sorted(p.name for p in path.iterdir() if p.name not in _ALLOWED_IN_NEW)
+    more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+    return f"{path} is not empty (it holds {names[0]}{more}) and is not a skills bank"
+
+
+@contextlib.contextmanager
+def _creating_bank(path: Path) -> Iterator[None]:
+    """Create a bank at ``path`` inside the block; if the block fails, remove what it made, so a failed command
+    leaves no half-made bank behind. The folder was missing or empty, so nothing that was there is touched."""
+    top = None  # the outermost folder this command creates
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        top = folder
+    before = set(path.iterdir()) if top is None else set()
+    try:
+        yield
+    except BaseException:
+        for made in [top] if top is not None else [p for p in path.iterdir() if p not in before]:
+            if made.is_dir():
+                shutil.rmtree(made, ignore_errors=True)
+            else:
+                made.unlink(missing_ok=True)
+        raise
+
+
 def _author(author: str | None) -> str:
     if author:
         return author
@@ -58,6 +107,31 @@ def _counts(changes: dict) -> str:
 
 def _echo_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@skills_app.command("init")
+def init(
+    path: Path = typer.Argument(..., metavar="PATH", help="Folder for the new bank: missing, or empty (a fresh "
+                                                         "git repository is fine)."),
+    empty: bool = typer.Option(False, "--empty", help="Start with no skills instead of the built-in ones."),
+    author: str = typer.Option(None, "--author", help="Who creates it (default: $ESCGRAPH_AUTHOR or your login)."),
+    message: str = typer.Option(None, "--message", "-m", help="Message of the first version."),
+) -> None:
+    """Create a new skills bank at PATH: version v1 holds the built-in skills (as `escgraph evolve --bank PATH`
+    would seed it), or nothing with --empty. Then use it with --bank PATH.
+
+    A folder that already holds a bank, or anything else, is refused and left as it is."""
+    from escgraph.skills_bank.store import SkillBank, builtin_seed_message, builtin_skills
+
+    if not _is_new_folder(path):
+        raise CLIError(f"{_not_new_reason(path)}; nothing changed (a new bank needs a missing or empty folder)")
+    with _clear_errors():
+        skills = [] if empty else builtin_skills()
+        text = message or ("new empty skills bank" if empty else builtin_seed_message())
+        with _creating_bank(path):
+            created = SkillBank.create(path, skills, author=_author(author), message=text, kind="seed")
+    what = "no skills (empty)" if empty else f"{len(skills)} built-in skills"
+    typer.echo(f"created skills bank {created.path} at {created.head}: {what}; use it with --bank {created.path}")
 
 
 @skills_app.command("list")
@@ -198,17 +272,36 @@ def import_(
                                                       "others."),
     replace: bool = typer.Option(False, "--replace", help="Make the file the whole bank: skills not in it are "
                                                           "removed."),
-    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
+    bank: Path = typer.Option(None, "--bank", help=_BANK_HELP + " A missing (or empty) folder becomes a new bank "
+                                                               "holding just the file's skills."),
 ) -> None:
     """Validate every skill in FILE and commit them as a new version (kind: import).
 
     A bank that already holds skills needs --merge or --replace; without either the import is refused and
-    nothing changes."""
+    nothing changes. With --bank NEW, a new bank is created first (v1 empty, v2 the import); to start from the
+    built-in skills instead, run `escgraph skills init NEW` and import with --merge."""
+    from escgraph.skills_bank._bankfiles import read_skills_export
+    from escgraph.skills_bank.store import SkillBank
+
     if merge and replace:
         raise CLIError("--merge and --replace exclude each other: pick one")
+    mode = True if replace else (False if merge else None)
+    if bank is None or not _is_new_folder(bank):
+        if bank is not None and not (bank / "bank.yaml").exists():
+            raise CLIError(f"{_not_new_reason(bank)}; import into an existing bank, or give a missing or empty "
+                           f"folder to create one")
+        with _clear_errors():
+            version = _open(bank).import_file(file, _author(author), message, replace=mode)
+        typer.echo(f"committed {version.id} (import): {_counts(dict(version.changes))}")
+        return
+    who, existed = _author(author), bank.exists()
     with _clear_errors():
-        version = _open(bank).import_file(file, _author(author), message,
-                                          replace=True if replace else (False if merge else None))
+        read_skills_export(file)  # bad input fails here, before any folder is made
+        with _creating_bank(bank):
+            SkillBank.create(bank, [], author=who, message=f"new empty skills bank for an import of {file.name}",
+                             kind="seed")
+            version = SkillBank.open(bank).import_file(file, who, message, replace=mode)
+    typer.echo(f"created skills bank {bank} (the folder was {'empty' if existed else 'missing'})")
     typer.echo(f"committed {version.id} (import): {_counts(dict(version.changes))}")
 
 
