@@ -6,8 +6,8 @@ so whatever tracer LangChain is configured with sees it as the root of the episo
 - LangSmith, switched on by its usual environment variables (``LANGSMITH_TRACING=true`` and
   ``LANGSMITH_API_KEY``, optionally ``LANGSMITH_PROJECT``); its OpenTelemetry export
   (``LANGSMITH_TRACING_MODE=otel`` or ``hybrid``, or the older ``LANGSMITH_OTEL_ENABLED=true``) goes through the same
-  tracer, so the parent run becomes the root span. Worker processes inherit the environment, so this works with
-  every executor.
+  tracer, so the parent run becomes the root span. The ``process`` executor's workers (and a Ray started by the
+  run on this machine) inherit the environment; Ray workers on other machines need the variables set there.
 - any local callback handler (a :class:`~langchain_core.tracers.base.BaseTracer`, a logger), attached for the
   duration of a ``with`` block by :func:`trace_with` — in this process only (the ``local`` executor).
 
