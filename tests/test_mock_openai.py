@@ -160,3 +160,45 @@ def test_sweetiechat_runs_end_to_end_through_the_mock(server):
     assert out["reply"].strip()
     assert out["strategy"] in STRATEGIES
     assert server.requests >= 2  # a structured strategy call and a text reply
+
+
+async def test_capacity_bounds_requests_worked_on_at_once():
+    with MockOpenAIServer(delay=0.05, capacity=2) as srv:
+        chat = _chat(srv)
+        replies = await asyncio.gather(*(chat.ainvoke(f"seeker {i}") for i in range(8)))
+        assert all(r.content for r in replies)
+        assert srv.requests == 8
+        assert srv.max_active == 2  # never more than the capacity at once ...
+        assert srv.max_waiting >= 1  # ... so the rest waited for a slot
+        assert srv.max_in_flight > 2  # received together, answered two at a time
+        assert srv.active == srv.waiting == srv.in_flight == 0
+
+
+async def test_capacity_serves_waiting_requests_in_arrival_order():
+    with MockOpenAIServer(delay=0.05, capacity=1) as srv:
+        chat = _chat(srv)
+        finished: list[int] = []
+
+        async def ask(i: int) -> None:
+            await chat.ainvoke(f"seeker {i}")
+            finished.append(i)
+
+        tasks = []
+        for i in range(4):
+            tasks.append(asyncio.create_task(ask(i)))
+            while srv.requests <= i:  # the server has received request i before request i + 1 is sent
+                await asyncio.sleep(0.001)
+        await asyncio.gather(*tasks)
+        assert finished == [0, 1, 2, 3]
+        assert srv.max_active == 1
+
+
+def test_capacity_must_be_positive():
+    with pytest.raises(ValueError, match="capacity"):
+        MockOpenAIServer(capacity=0)
+
+
+def test_last_body_is_the_decoded_request(server):
+    _chat(server, temperature=0.3).invoke("hello there")
+    assert server.last_body["messages"][-1] == {"role": "user", "content": "hello there"}
+    assert server.last_body["temperature"] == 0.3

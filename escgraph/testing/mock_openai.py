@@ -25,11 +25,17 @@ answered exactly as without faults, so a client that retries faults ends up wher
         server.injected  # Counter of the faults injected, by kind
 
 ``api_key="..."`` makes the server answer 401 to requests without ``Authorization: Bearer <that key>``.
+
+**Capacity.** ``capacity=N`` makes the server work on at most N chat-completion requests at once, like a model
+server whose batch is full: the others wait in arrival order (first come, first served) and each still takes
+``delay`` once its turn comes. ``max_active`` is the most requests worked on at once, ``max_waiting`` the most
+that waited for a slot at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -381,23 +387,37 @@ class MockOpenAIServer:
     injected by kind, ``unauthorized`` the requests refused for a wrong API key, and ``last_request`` the path
     with query string and the headers of the latest chat-completion request. Use as a context manager, or call
     :meth:`start` and :meth:`stop`. ``faults`` may be replaced while the server runs (the RNG keeps its state).
+    ``last_body`` is the decoded JSON body of the latest chat-completion request.
+
+    ``capacity`` (None: no limit) bounds how many chat-completion requests are worked on at once; ``in_flight``
+    and ``max_in_flight`` count requests received and not yet answered, those waiting for a slot included.
     """
 
     def __init__(self, delay: float = 0.2, *, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, capacity: int | None = None) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"MockOpenAIServer binds to loopback only, not {host!r}")
+        if capacity is not None and capacity < 1:
+            raise ValueError("capacity must be at least 1 (or None for no limit)")
         self.delay = delay
         self.host = host
         self.port = port
         self.faults = faults
         self.api_key = api_key
+        self.capacity = capacity
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self.injected: Counter[str] = Counter()
         self.unauthorized = 0
         self.last_request: dict[str, Any] = {}
+        self.last_body: dict[str, Any] | None = None
+        self.waiting = 0
+        self.max_waiting = 0
+        self.active = 0
+        self.max_active = 0
+        # created on the server's loop (asyncio primitives belong to the loop that runs them); FIFO by design
+        self._slots: asyncio.Semaphore | None = None
         self._rng = random.Random(faults.seed if faults is not None else 0)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -439,6 +459,8 @@ class MockOpenAIServer:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)  # this thread's loop, so asyncio helpers called here find it
         self._loop = loop
+        if self.capacity is not None:
+            self._slots = asyncio.Semaphore(self.capacity)
         try:
             # a large backlog: a bench opens hundreds of connections at once
             self._server = loop.run_until_complete(
@@ -566,6 +588,7 @@ class MockOpenAIServer:
             self.requests += 1
             number = self.requests
             self.last_request = {"target": target, "headers": dict(headers)}
+            self.last_body = request
             fault = self.faults.draw(self._rng) if self.faults is not None else None
             if fault == "malformed" and not _wants_structure(request):
                 fault = None  # a plain sentence cannot be malformed; answer normally
@@ -576,7 +599,8 @@ class MockOpenAIServer:
         try:
             if fault == "hang":
                 return _Reply(200, mode="hang")
-            await asyncio.sleep(self.delay)
+            async with self._slot():
+                await asyncio.sleep(self.delay)
             try:
                 result = complete(request, number)
             except Exception as exc:  # a schema we cannot satisfy: say so rather than drop the connection
@@ -585,6 +609,30 @@ class MockOpenAIServer:
             with self._lock:
                 self.in_flight -= 1
         return self._answer(request, result, fault)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self):
+        """One of the ``capacity`` slots, waited for in arrival order (asyncio.Semaphore wakes waiters FIFO)."""
+        if self._slots is None:
+            yield
+            return
+        with self._lock:
+            self.waiting += 1
+            self.max_waiting = max(self.max_waiting, self.waiting)
+        try:
+            await self._slots.acquire()
+        finally:
+            with self._lock:
+                self.waiting -= 1
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.active -= 1
+            self._slots.release()
 
     def _answer(self, request: dict[str, Any], result: dict[str, Any], fault: str | None) -> _Reply:
         if fault == "server_error":
