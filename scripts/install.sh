@@ -11,5 +11,5 @@ fi
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "torch==2.13.0"
 # llama-cpp-python compiles from source (~6 min on 2 cores) the first time; pip's wheel cache keeps the result.
-python -m pip install --quiet -e ".[test,server]"
+python -m pip install --quiet -e ".[test,server,ray]"
 echo "escgraph installed in ${VIRTUAL_ENV}" >&2

@@ -28,6 +28,7 @@ import hashlib
 import io
 import math
 import os
+import re
 import tarfile
 import tempfile
 from pathlib import Path
@@ -160,11 +161,12 @@ def _frozen_bank(spec: RunSpec) -> dict[str, Any] | None:
 class EpisodeActor:
     """Plays episodes of one run; built once per actor (and again by Ray after a restart)."""
 
-    def __init__(self, payload: str, n_threads: int, bank: dict[str, Any] | None, files: dict[str, Any]) -> None:
+    def __init__(self, shipped: list[Any], n_threads: int, files: dict[str, Any]) -> None:
         from escgraph.config import split_pin
         from escgraph.graphs import build_graph
         from escgraph.simulations.runner import applied_settings, load_role_models, run_breaker, warm_up
 
+        payload, bank = _ray().get(shipped[0])  # by reference: the driver keeps it alive for restarts
         spec = RunSpec.model_validate_json(payload)
         options = dict(spec.graph_options)
         for name, (blob_ref, original) in files.items():
@@ -231,8 +233,11 @@ class RayPool:
         remote = ray.remote(EpisodeActor).options(
             num_cpus=cpus_each, num_gpus=self.spec.ray_num_gpus or None, max_concurrency=slots,
             max_restarts=_MAX_RESTARTS, max_task_retries=0)
-        payload = self.spec.model_dump_json()
-        self.actors = [remote.remote(payload, int(cpus_each), bank, files) for _ in range(count)]
+        # the spec and bank go in the object store once; actors get a reference inside a list, which Ray does not
+        # resolve, so their constructor arguments stay small and a restart finds the data the driver still holds
+        self.shipped = [ray.put((self.spec.model_dump_json(), bank))]
+        self.files = files
+        self.actors = [remote.remote(self.shipped, int(cpus_each), files) for _ in range(count)]
         try:
             settings = await asyncio.gather(*(actor.ready.remote() for actor in self.actors))
         except Exception as exc:
@@ -294,5 +299,7 @@ class RayPool:
 
 
 def _cause(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    """The line of a Ray error that says what went wrong: the worker's own exception when Ray carries one."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b:?", line)]
+    return re.sub(r"\x1b\[[0-9;]*m", "", (raised[-1] if raised else lines[0] if lines else type(exc).__name__))[:300]

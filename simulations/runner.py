@@ -42,10 +42,10 @@ from escgraph.simulations.results import EpisodeResult, RunData
 from escgraph.simulations.spec import SIM_ROLES, EpisodeKey, RunSpec
 from escgraph.simulations.store import RunStore, write_error
 
-__all__ = ["RunProgress", "arun_simulation", "run_simulation", "load_role_models", "applied_settings",
+__all__ = ["RunProgress", "arun_simulation", "run_simulation", "load_role_models", "imported_model", "applied_settings",
            "write_outputs", "run_breaker", "warm_up"]
 
-_IN_PROCESS = frozenset({"local", "fake"})  # model kinds with no server behind them
+_IN_PROCESS = frozenset({"local", "fake", "py"})  # model kinds with no server behind them
 
 
 class RunProgress(Protocol):
@@ -83,10 +83,36 @@ def load_role_models(spec: RunSpec, *, n_threads: int | None = None) -> dict[str
                 extra["n_threads"] = n_threads
             if kind in REQUEST_OPTION_PROVIDERS and ":" in model_spec:
                 extra.update(timeout=spec.step_timeout, max_retries=0)
-            base = load_chat_model(model_spec, base_url=base_url, **extra)
+            if kind == "py":
+                base = imported_model(model_spec)
+            else:
+                base = load_chat_model(model_spec, base_url=base_url, **extra)
             cache[cache_key] = apply_settings(base, settings)
         models[role] = cache[cache_key]
     return models
+
+
+def imported_model(model_spec: str) -> BaseChatModel:
+    """``py:package.module:attr``: a chat model, or a function returning one, found by import.
+
+    How a custom model class (or a scripted test world) reaches the process and ray executors, whose workers
+    build their models from the spec's strings.
+    """
+    import importlib
+
+    from escgraph.llm import ModelSpecError
+
+    module_name, _, attr = model_spec.partition(":")[2].partition(":")
+    if not module_name or not attr:
+        raise ModelSpecError(f"model spec {model_spec!r}: use 'py:package.module:attribute'")
+    try:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ModelSpecError(f"model spec {model_spec!r}: cannot import {module_name}.{attr}: {exc}") from exc
+    model = found() if callable(found) and not isinstance(found, BaseChatModel) else found
+    if not isinstance(model, BaseChatModel):
+        raise ModelSpecError(f"model spec {model_spec!r} gave a {type(model).__name__}, not a LangChain chat model")
+    return model
 
 
 def apply_settings(model: BaseChatModel, settings: ModelSettings) -> BaseChatModel:

@@ -98,6 +98,12 @@ def world_models(delay: float = 0.0) -> dict[str, FakeChatModel]:
     return {"counselor": model, "seeker": model, "judge": model}
 
 
+def world_model() -> FakeChatModel:
+    """The world's model for every role, importable as the model spec ``py:evolve_fakes:world_model`` (how worker
+    processes and Ray actors build it)."""
+    return FakeChatModel(responder=world_responder())
+
+
 def analyst_model(step: str = GOOD_STEP) -> FakeChatModel:
     def respond(messages, schema) -> Any:  # noqa: ANN001
         if getattr(getattr(schema, "source", schema), "__name__", "") == "AmendmentDraft":

@@ -30,8 +30,38 @@ def test_off_a_terminal_progress_is_plain_lines_and_json_goes_to_stdout(tmp_path
 
 
 def test_executor_is_a_choice():
-    result = CliRunner().invoke(cli_app(), ["simulate", "--model", "fake", "--executor", "ray"])
-    assert result.exit_code == 2 and "'ray' is not one of 'local', 'process'" in result.output
+    result = CliRunner().invoke(cli_app(), ["simulate", "--model", "fake", "--executor", "threads"])
+    assert result.exit_code == 2 and "'threads' is not one of 'local', 'process', 'ray'" in result.output
+    result = CliRunner().invoke(cli_app(), ["simulate", "--model", "fake", "--ray-address", "auto"])
+    assert result.exit_code == 2 and "--ray-address and --ray-num-gpus need --executor ray" in result.output
+
+
+def test_servers_per_role_and_several_replicas_are_recorded(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli_app(), [
+        "simulate", "--model", "fake", "--n", "1", "--max-turns", "1", "--out", str(out),
+        "--base-url", "http://a:1/v1,http://b:2/v1", "--base-url", "http://c:3/v1",
+        "--judge-base-url", "http://user:secret@j:4/v1"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(out / "run.sqlite") as db:
+        config = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    assert config["base_url"] == ["http://a:1/v1", "http://b:2/v1", "http://c:3/v1"]
+    assert config["role_base_urls"] == {"judge": "http://j:4/v1"}  # credentials never stored
+
+
+def test_some_infra_errors_exit_5_after_a_finished_run(tmp_path):
+    from escgraph.testing import Faults, MockOpenAIServer
+
+    out = tmp_path / "run"
+    with MockOpenAIServer(delay=0, faults=Faults(server_error=0.1)) as server:
+        result = CliRunner(env={"OPENAI_API_KEY": "x"}).invoke(cli_app(), [
+            "simulate", "--model", "openai:mock", "--base-url", server.base_url, "--n", "6", "--max-turns", "2",
+            "--call-retries", "0", "--requeues", "0", "--out", str(out), "--graph", "sweetiechat"])
+    summary = json.loads((out / "summary.json").read_text())
+    infra = summary["status"].get("infra_error", 0)
+    assert 0 < infra < 6, summary["status"]
+    assert result.exit_code == 5, result.output
+    assert f"{infra} of 6 episodes ended as infra errors" in result.output and "--resume" in result.output
 
 
 def test_a_run_under_nohup_leaves_progress_lines_in_its_log(tmp_path):

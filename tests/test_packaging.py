@@ -29,7 +29,7 @@ PACKAGE_DIRS: dict[str, str] = SETUPTOOLS["package-dir"]
 DATA_PATTERNS: list[str] = SETUPTOOLS["package-data"]["*"]
 # Imports inside ``try: ... except ImportError`` that only matter with an extra installed: module -> the extra's
 # requirement that brings it.
-OPTIONAL_IMPORTS = {"openai": "langchain-openai"}
+OPTIONAL_IMPORTS = {"openai": "langchain-openai", "langchain_openai": "langchain-openai", "ray": "ray"}  # only where an extra is used
 
 
 def _skipped(path: Path) -> bool:

@@ -48,6 +48,9 @@ PROFILES = [SeekerProfile(id=f"s{i}", situation=f"Situation {i}: I failed an exa
 @pytest.fixture(scope="module")
 def ray_local():
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    tests = str(Path(__file__).parent)  # actors import the test fakes (py:evolve_fakes:...) like this process
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)
+    sys.path.insert(0, tests)
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
              configure_logging=False, namespace="escgraph-tests")
     yield
@@ -181,3 +184,27 @@ def test_actor_shape_follows_the_model_kind():
     local = RunSpec(models={"counselor": "local"}, profiles=PROFILES, concurrency=8)
     assert ray_shape(local, episodes=100, cluster_cpus=8) == (4, 1, 2.0)
     assert ray_shape(local, episodes=100, cluster_cpus=1) == (1, 1, 1.0)
+
+
+def test_evolution_verifies_on_ray(tmp_path, ray_local):
+    """One round of the scripted evolution world with every simulation, verification arms included, on Ray."""
+    import evolve_fakes as world
+
+    from escgraph.agents.skill_analyst import SkillAnalyst
+    from escgraph.simulations.evolve_adapter import RunnerSimulator
+    from escgraph.skills_bank.evolution import EvolutionSettings, VerifyPolicy, run_evolution
+    from escgraph.skills_bank.store import SkillBank
+
+    bank = SkillBank.create(tmp_path / "bank", world.bank_skills(), author="test", message="two skills")
+    template = RunSpec(run_id="evolve-ray", graph="skilled", profiles=world.profiles(), max_turns=4,
+                       models={"counselor": "py:evolve_fakes:world_model"}, concurrency=2, call_retries=0,
+                       executor="ray")
+    settings = EvolutionSettings(rounds=1, policy=VerifyPolicy(margin=3, tolerance=2, regression_size=6,
+                                                               verify_trials=2))
+    state = run_evolution(bank, world.profiles(), RunnerSimulator(template),
+                          SkillAnalyst(world.analyst_model(), spec="fake"), out_dir=tmp_path / "evo",
+                          settings=settings, reply_flagged=lambda text: False)
+    proposal = state["rounds"][0]["proposals"][0]
+    assert proposal["status"] == "accepted", proposal["reasons"]
+    assert (tmp_path / "evo" / "round-1" / "verify" / "control" / "run.sqlite").is_file()
+    assert SkillBank.open(tmp_path / "bank").head == "v2"

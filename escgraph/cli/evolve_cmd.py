@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from escgraph.cli._app import CLIError, app
+from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeUrlOption,
+                                       RayAddressOption, RayGpusOption, SeekerUrlOption, run_options)
 
 
 @app.command("evolve")
@@ -25,7 +27,9 @@ def evolve(
                                       help="Stop starting rounds and proposals past this many tokens (the final "
                                            "held-out comparison still runs)."),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight per simulation."),
-    executor: str = typer.Option("local", "--executor", help="'local' (asyncio) or 'process'."),
+    executor: ExecutorOption = Executor.local,
+    ray_address: RayAddressOption = None,
+    ray_num_gpus: RayGpusOption = 0.0,
     out: Path = typer.Option(Path("evolve-run"), "--out", "-o", help="Folder for the evolution log, every "
                                                                      "simulation and evolution.html."),
     resume: bool = typer.Option(False, "--resume", help="Continue the evolution in --out."),
@@ -35,7 +39,10 @@ def evolve(
     seeker_model: str = typer.Option(None, "--seeker-model", help="Seeker model spec (default: --model)."),
     judge_model: str = typer.Option(None, "--judge-model", help="Judge model spec (default: --seeker-model)."),
     analyst_model: str = typer.Option(None, "--analyst-model", help="Analyst model spec (default: --model)."),
-    base_url: str = typer.Option(None, "--base-url", help="Base URL of an OpenAI-compatible server."),
+    base_url: BaseUrlOption = None,
+    counselor_base_url: CounselorUrlOption = None,
+    seeker_base_url: SeekerUrlOption = None,
+    judge_base_url: JudgeUrlOption = None,
     seed: int = typer.Option(0, "--seed", help="Base seed: every simulation of the evolution replays the same "
                                                "episode seeds."),
     margin: float = typer.Option(3.0, "--margin", min=0, help="Mean paired gain (candidate − control, points) the "
@@ -72,10 +79,11 @@ def evolve(
     from escgraph.skills_bank.store import SkillBank
 
     console = Console(stderr=True)
-    if executor not in ("local", "process"):
-        raise CLIError(f"--executor must be 'local' or 'process', not {executor!r}")
     seeker_model = seeker_model or model
     try:
+        where = run_options(executor=executor, ray_address=ray_address, ray_num_gpus=ray_num_gpus,
+                            base_url=base_url, counselor_base_url=counselor_base_url,
+                            seeker_base_url=seeker_base_url, judge_base_url=judge_base_url)
         if not get_graph_info(graph).uses_skills_bank:
             raise CLIError(f"graph {graph!r} does not use the skills bank, so evolving the bank cannot change it; "
                            f"use --graph skilled")
@@ -83,11 +91,10 @@ def evolve(
         held = pick_holdout(holdout_profiles, n=holdout_n, exclude={p.id for p in chosen}, seed=seed) \
             if holdout_n else []
         the_bank = SkillBank.default(bank)
-        template = RunSpec(run_id="evolve", graph=graph, base_url=base_url, profiles=chosen,
+        template = RunSpec(run_id="evolve", graph=graph, profiles=chosen, **where,
                            profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
                                                              "judge": judge_model or seeker_model},
-                           trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency,
-                           executor=executor)
+                           trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency)
         settings = EvolutionSettings(rounds=rounds, budget_tokens=budget_tokens, max_findings=max_findings,
                                      min_units=min_units, low_gain=low_gain, force_judge=force_judge,
                                      policy=VerifyPolicy(margin=margin, tolerance=tolerance, alpha=alpha,
@@ -105,7 +112,8 @@ def evolve(
     analyst_spec = analyst_model or model
     try:
         pinned = {"temperature": 0.0, "seed": seed, "max_tokens": 400}  # the analyst decodes greedily
-        analyst = SkillAnalyst(load_chat_model(analyst_spec, base_url=base_url, **pinned), spec=analyst_spec,
+        analyst_url = template.base_url_for("counselor")
+        analyst = SkillAnalyst(load_chat_model(analyst_spec, base_url=analyst_url, **pinned), spec=analyst_spec,
                                settings=pinned)
     except ModelSpecError as exc:
         raise CLIError(str(exc)) from None
@@ -197,7 +205,7 @@ def evolve_replay(
                                            "concurrency": concurrency})
         analyst_cfg = state["config"]["analyst"]
         pinned = dict(analyst_cfg.get("settings") or {})
-        analyst = SkillAnalyst(load_chat_model(analyst_cfg["model"], base_url=template.base_url, **pinned),
+        analyst = SkillAnalyst(load_chat_model(analyst_cfg["model"], base_url=template.base_url_for("counselor"), **pinned),
                                spec=analyst_cfg["model"], settings=pinned)
         result = replay_round(evolution, round_number, RunnerSimulator(template), analyst, replay_dir=out,
                               profiles=profiles,

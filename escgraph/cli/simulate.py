@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from escgraph.cli._app import CLIError, app
+from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeUrlOption,
+                                       RayAddressOption, RayGpusOption, SeekerUrlOption, run_options)
 
 
 class _RichProgress:
@@ -120,11 +121,6 @@ def progress_display(console, every: float = 30.0):  # noqa: ANN001, ANN201
     return _RichProgress(console) if console.is_terminal else _PlainProgress(console, every)
 
 
-class Executor(str, Enum):
-    local = "local"
-    process = "process"
-
-
 @app.command("simulate")
 def simulate(
     graph: str = typer.Option("sweetiechat", "--graph", "-g", help="Registered graph to simulate against."),
@@ -135,12 +131,16 @@ def simulate(
     trials: int = typer.Option(1, "--trials", min=1, help="Episodes per profile."),
     max_turns: int = typer.Option(10, "--max-turns", min=1, max=100, help="Judged seeker turns per episode."),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Episodes in flight (or workers)."),
-    executor: Executor = typer.Option(Executor.local, "--executor",
-                                      help="local: asyncio in this process; process: one worker process per core."),
+    executor: ExecutorOption = Executor.local,
+    ray_address: RayAddressOption = None,
+    ray_num_gpus: RayGpusOption = 0.0,
     model: str = typer.Option("local", "--model", "-m", help="Counselor model spec."),
     seeker_model: str = typer.Option(None, "--seeker-model", help="Seeker model spec (default: --model)."),
     judge_model: str = typer.Option(None, "--judge-model", help="Judge model spec (default: --seeker-model)."),
-    base_url: str = typer.Option(None, "--base-url", help="Base URL of an OpenAI-compatible server."),
+    base_url: BaseUrlOption = None,
+    counselor_base_url: CounselorUrlOption = None,
+    seeker_base_url: SeekerUrlOption = None,
+    judge_base_url: JudgeUrlOption = None,
     seed: int = typer.Option(0, "--seed", help="Base seed; episode seeds derive from it and the run id."),
     run_id: str = typer.Option("default", "--run-id", help="Episode seeds derive from the run id and --seed: "
                                                             "keep both to compare graphs on identical seekers."),
@@ -172,10 +172,11 @@ def simulate(
 ) -> None:
     """Run SAGE self-play: simulated seekers (who judge every reply) against a graph; write a report.
 
-    Exit codes: 0 the run finished; 2 an error to fix (options, run folder in use or damaged, disk full, the model
-    server refused a request); 3 every episode ended as an infra error, so nothing was scored; 4 stopped because
-    the model server did not answer for --max-outage seconds; 130 interrupted. After 2, 3, 4 or 130 the finished
-    episodes are saved: run the same command again with --resume.
+    Exit codes: 0 the run finished, every episode scored; 2 an error to fix (options, run folder in use or damaged,
+    disk full, the model server refused a request); 3 every episode ended as an infra error, so nothing was
+    scored; 4 stopped because the model server did not answer for --max-outage seconds; 5 the run finished but
+    some episodes ended as infra errors (the report leaves them out); 130 interrupted. After 2, 3, 4, 5 or 130 the
+    finished episodes are saved: run the same command again with --resume (it retries the infra errors).
     """
     from escgraph.cli.chat import kg_options, planner_options
     from pydantic import ValidationError
@@ -191,16 +192,18 @@ def simulate(
     from escgraph.simulations.store import RunStoreError, RunWriteError
 
     console = Console(stderr=True)
-    executor = Executor(executor).value
     seeker_model = seeker_model or model
     try:
+        where = run_options(executor=executor, ray_address=ray_address, ray_num_gpus=ray_num_gpus,
+                            base_url=base_url, counselor_base_url=counselor_base_url,
+                            seeker_base_url=seeker_base_url, judge_base_url=judge_base_url)
         info = get_graph_info(graph)
         chosen = resolve_profiles(profiles, n=n, seed=seed)
         pinned = _pin_bank(bank, bank_version) if info.uses_skills_bank else None
-        spec = RunSpec(run_id=run_id, graph=graph, base_url=base_url, profiles=chosen,
+        spec = RunSpec(run_id=run_id, graph=graph, profiles=chosen, **where,
                        profiles_source=profiles, models={"counselor": model, "seeker": seeker_model,
                                                          "judge": judge_model or seeker_model},
-                       trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency, executor=executor,
+                       trials=trials, seed=seed, max_turns=max_turns, concurrency=concurrency,
                        step_timeout=step_timeout, max_outage=max_outage, call_retries=call_retries,
                        requeues=requeues, bank_version=pinned, bank_path=str(bank) if bank else None,
                        graph_options={**planner_options(graph, planner, planner_mode, pin=True),
@@ -234,6 +237,9 @@ def simulate(
     if run.episodes and len(infra) == len(run.episodes):
         raise CLIError(f"all {len(infra)} episodes are infra errors, so nothing was scored; first error: "
                        f"{infra[0].error or 'unknown'} — fix the model or server, then {resume_hint}", code=3)
+    if infra:
+        raise CLIError(f"{len(infra)} of {len(run.episodes)} episodes ended as infra errors and are not scored; "
+                       f"first error: {infra[0].error or 'unknown'} — {resume_hint}", code=5)
 
 
 def _pin_bank(bank: Path | None, version: str) -> str:

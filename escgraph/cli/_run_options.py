@@ -1,0 +1,55 @@
+"""Options shared by the commands that run simulations (``simulate``, ``evolve``): where episodes run and which
+model servers they call. Declared once as annotated types, so both commands spell and document them alike."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from escgraph.cli._app import CLIError
+
+
+class Executor(str, Enum):
+    local = "local"
+    process = "process"
+    ray = "ray"
+
+
+ExecutorOption = Annotated[Executor, typer.Option(
+    "--executor", help="local: asyncio in this process; process: one worker process per core; ray: Ray actors "
+                       "on this machine or on the cluster of --ray-address (pip install 'escgraph[ray]').")]
+RayAddressOption = Annotated[str | None, typer.Option(
+    "--ray-address", help="With --executor ray: 'auto' or 'ray://head:10001' joins a cluster; unset starts a "
+                          "private Ray on this machine (127.0.0.1).")]
+RayGpusOption = Annotated[float, typer.Option(
+    "--ray-num-gpus", min=0, help="With --executor ray: GPUs reserved by each episode actor (local models).")]
+BaseUrlOption = Annotated[list[str] | None, typer.Option(
+    "--base-url", help="OpenAI-compatible server for provider:model specs. Repeat it, or give a comma list, for "
+                       "several replicas of one model: each call goes to the least-loaded healthy one.")]
+CounselorUrlOption = Annotated[list[str] | None, typer.Option(
+    "--counselor-base-url", help="Server(s) for the counselor's model only (overrides --base-url).")]
+SeekerUrlOption = Annotated[list[str] | None, typer.Option(
+    "--seeker-base-url", help="Server(s) for the seeker's model only (overrides --base-url).")]
+JudgeUrlOption = Annotated[list[str] | None, typer.Option(
+    "--judge-base-url", help="Server(s) for the judge's model only (overrides --base-url).")]
+
+
+def server_list(values: list[str] | None) -> str | list[str] | None:
+    """Repeated options and comma lists as one list (one URL stays a string, as runs have always stored it)."""
+    urls = [u.strip() for value in values or [] for u in value.split(",") if u.strip()]
+    return None if not urls else urls[0] if len(urls) == 1 else urls
+
+
+def run_options(*, executor: Executor | str, ray_address: str | None, ray_num_gpus: float,
+                base_url: list[str] | None, counselor_base_url: list[str] | None = None,
+                seeker_base_url: list[str] | None = None, judge_base_url: list[str] | None = None) -> dict[str, Any]:
+    """The RunSpec fields these options set."""
+    executor = Executor(executor).value
+    if executor != "ray" and (ray_address or ray_num_gpus):
+        raise CLIError("--ray-address and --ray-num-gpus need --executor ray")
+    per_role = {role: server_list(urls) for role, urls in
+                (("counselor", counselor_base_url), ("seeker", seeker_base_url), ("judge", judge_base_url))}
+    return dict(executor=executor, ray_address=ray_address or None, ray_num_gpus=ray_num_gpus,
+                base_url=server_list(base_url), role_base_urls={r: u for r, u in per_role.items() if u})
