@@ -12,6 +12,9 @@ What the actors need travels with them, so a worker node needs only escgraph ins
 - files pinned in the graph options (``path@hash``: a knowledge graph, a planner folder), put in Ray's object
   store and unpacked on a worker that lacks them into a cache folder named by their content hash.
 
+Actors stay warm for the next run of the same driver with the same models and graph (evolution's verification
+arms): only profiles, bank version and turn limits change between such runs.
+
 An actor that dies fails its in-flight episodes as infrastructure errors (re-queued by the runner as usual); Ray
 restarts it (``max_restarts``), and an actor that cannot come back is retired. When every actor is gone the run
 stops, keeping what is finished. A driver killed with ``kill -9`` takes a Ray it started with it (Ray's fate
@@ -161,18 +164,18 @@ def _frozen_bank(spec: RunSpec) -> dict[str, Any] | None:
 class EpisodeActor:
     """Plays episodes of one run; built once per actor (and again by Ray after a restart)."""
 
-    def __init__(self, shipped: list[Any], n_threads: int, files: dict[str, Any]) -> None:
+    def __init__(self, payload: str, bank: dict[str, Any] | None, n_threads: int, files: dict[str, Any]) -> None:
         from escgraph.config import split_pin
         from escgraph.graphs import build_graph
         from escgraph.simulations.runner import applied_settings, load_role_models, run_breaker, warm_up
 
-        payload, bank = _ray().get(shipped[0])  # by reference: the driver keeps it alive for restarts
         spec = RunSpec.model_validate_json(payload)
         options = dict(spec.graph_options)
         for name, (blob_ref, original) in files.items():
             path, digest = split_pin(original)
             if not Path(path).exists():  # another machine: use the shipped copy (same content, same hash)
                 options[name] = f"{_unpack(_ray().get(blob_ref), Path(path).name)}@{digest}"
+        self.options = options
         self.spec = spec.model_copy(update={"graph_options": options})
         self.models = load_role_models(self.spec, n_threads=n_threads)
         self.graph = build_graph(self.spec.graph, **self.spec.graph_options)
@@ -182,6 +185,16 @@ class EpisodeActor:
         self.settings = applied_settings(self.models)
 
     def ready(self) -> dict[str, Any]:
+        return self.settings
+
+    def prepare(self, payload: str, bank: dict[str, Any] | None) -> dict[str, Any]:
+        """Take the next run of the same models and graph (different profiles, bank version, turns...)."""
+        from escgraph.simulations.runner import run_breaker
+
+        spec = RunSpec.model_validate_json(payload)
+        self.spec = spec.model_copy(update={"graph_options": self.options})
+        self.bank = _actor_bank(self.spec, bank)
+        self.breaker = run_breaker(self.spec)
         return self.settings
 
     async def play(self, profile_id: str, trial: int, seed: int, attempt: int) -> tuple:
@@ -212,6 +225,30 @@ def _actor_bank(spec: RunSpec, shipped: dict[str, Any] | None) -> Any:
 
 
 # -- the driver's side --------------------------------------------------------------------------------------------
+# Actors stay up between the runs of one driver that use the same models and graph (evolution's verification
+# arms, a sweep over profiles): building them (imports, models, embedding index) costs seconds per actor.
+_WARM: dict[str, Any] = {}
+
+
+def _build_key(spec: RunSpec, shape: tuple[int, int, float]) -> str:
+    import json
+
+    fields = spec.model_dump(mode="json", include={"models", "settings", "base_url", "role_base_urls", "graph",
+                                                   "graph_options", "ray_address", "ray_num_gpus"})
+    session = _ray().get_runtime_context().get_job_id()  # actors of an earlier Ray (shut down since) are gone
+    return json.dumps([fields, shape, session], sort_keys=True)
+
+
+def _discard_warm() -> None:
+    ray = _ray()
+    for actor in _WARM.pop("actors", []):
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    _WARM.clear()
+
+
 class RayPool:
     """Episode actors on Ray; :meth:`play` is awaited like a local episode (same interface as ``WorkerPool``)."""
 
@@ -222,25 +259,30 @@ class RayPool:
         self.retired: set[int] = set()
 
     async def start(self) -> dict[str, Any]:
-        """Start the actors and wait until each has loaded its models; returns the settings they applied."""
+        """Start the actors (or take the warm ones of the previous run) and wait until each is ready; returns the
+        settings they applied."""
         ray = _ray()
         connect(self.spec.ray_address)
-        cpus = ray.cluster_resources().get("CPU", 1.0)
-        count, slots, cpus_each = ray_shape(self.spec, self.episodes, cpus)
-        files = {name: (ray.put(_pack(path)), self.spec.graph_options[name])
-                 for name, path in _pinned_paths(self.spec.graph_options).items()}
-        bank = _frozen_bank(self.spec)
-        remote = ray.remote(EpisodeActor).options(
-            num_cpus=cpus_each, num_gpus=self.spec.ray_num_gpus or None, max_concurrency=slots,
-            max_restarts=_MAX_RESTARTS, max_task_retries=0)
-        # the spec and bank go in the object store once; actors get a reference inside a list, which Ray does not
-        # resolve, so their constructor arguments stay small and a restart finds the data the driver still holds
-        self.shipped = [ray.put((self.spec.model_dump_json(), bank))]
-        self.files = files
-        self.actors = [remote.remote(self.shipped, int(cpus_each), files) for _ in range(count)]
+        shape = ray_shape(self.spec, self.episodes, ray.cluster_resources().get("CPU", 1.0))
+        count, slots, cpus_each = shape
+        key = _build_key(self.spec, shape)
+        self.payload, self.bank = self.spec.model_dump_json(), _frozen_bank(self.spec)
         try:
-            settings = await asyncio.gather(*(actor.ready.remote() for actor in self.actors))
+            if _WARM.get("key") == key:
+                self.actors = _WARM["actors"]
+                settings = await asyncio.gather(*(a.prepare.remote(self.payload, self.bank) for a in self.actors))
+            else:
+                _discard_warm()
+                files = {name: (ray.put(_pack(path)), self.spec.graph_options[name])
+                         for name, path in _pinned_paths(self.spec.graph_options).items()}
+                remote = ray.remote(EpisodeActor).options(
+                    num_cpus=cpus_each, num_gpus=self.spec.ray_num_gpus or None, max_concurrency=slots,
+                    max_restarts=_MAX_RESTARTS, max_task_retries=0)
+                self.actors = [remote.remote(self.payload, self.bank, int(cpus_each), files) for _ in range(count)]
+                _WARM.update(key=key, actors=self.actors, files=files)  # the files stay referenced for restarts
+                settings = await asyncio.gather(*(actor.ready.remote() for actor in self.actors))
         except Exception as exc:
+            _discard_warm()
             raise RuntimeError(f"a Ray episode actor could not start: {_cause(exc)}") from exc
         self.free = asyncio.Queue()
         for _ in range(slots):
@@ -277,10 +319,11 @@ class RayPool:
         raise RuntimeError(rest[0])
 
     async def _recover(self, index: int) -> None:
-        """After a death: wait for Ray's restart of the actor; retire it if it does not come back."""
+        """After a death: wait for Ray's restart of the actor (rebuilt from its first run's spec, so it is given
+        this run's again); retire it if it does not come back."""
         ray = _ray()
         try:
-            await asyncio.wait_for(self.actors[index].ready.remote(), _RECOVERY_TIMEOUT)
+            await asyncio.wait_for(self.actors[index].prepare.remote(self.payload, self.bank), _RECOVERY_TIMEOUT)
         except (ray.exceptions.RayActorError, asyncio.TimeoutError, ray.exceptions.RayError):
             self.retired.add(index)
             self.free.put_nowait(index)  # wakes a waiting episode, which then sees the retirement
@@ -288,13 +331,10 @@ class RayPool:
         self.free.put_nowait(index)
 
     async def close(self, *, kill: bool = False) -> None:
-        """Kill the actors (a finished run has nothing in flight; a stopped one does not wait)."""
-        ray = _ray()
-        for actor in self.actors:
-            try:
-                ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+        """Keep the actors warm for the next run of this driver; kill them after a stopped or failed run, or
+        when some died (``kill``)."""
+        if kill or self.retired:
+            _discard_warm()
         self.actors = []
 
 

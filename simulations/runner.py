@@ -254,11 +254,13 @@ async def _run_on_ray(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], pr
     from escgraph.simulations.ray_executor import RayPool
 
     pool = RayPool(spec, len(todo))
+    finished = False
     try:
         store.set_meta("applied_settings", await pool.start())
         await _drive(spec, store, todo, pool.play, progress, pool.width)
+        finished = True
     finally:
-        await pool.close()
+        await pool.close(kill=not finished)  # a finished run leaves its actors warm for the next one
 
 
 async def _drive(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], play: Any, progress: RunProgress,
