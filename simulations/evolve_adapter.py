@@ -36,8 +36,9 @@ class RunnerSimulator:
     """
 
     def __init__(self, template: RunSpec, *, models: Mapping[str, BaseChatModel] | None = None,
-                 progress_factory: Any = None) -> None:
+                 progress_factory: Any = None, graph: Any = None) -> None:
         self.template = template
+        self._graph = graph  # a graph object to run instead of building template.graph (local executor)
         self._models = dict(models) if models is not None else None
         self._progress_factory = progress_factory
 
@@ -68,9 +69,10 @@ class RunnerSimulator:
         if progress is not None:
             with progress as bar:
                 run = asyncio.run(arun_simulation(spec, out_dir, models=self._models_for_run(), resume=resume,
-                                                  progress=bar))
+                                                  progress=bar, graph=self._graph))
         else:
-            run = asyncio.run(arun_simulation(spec, out_dir, models=self._models_for_run(), resume=resume))
+            run = asyncio.run(arun_simulation(spec, out_dir, models=self._models_for_run(), resume=resume,
+                                              graph=self._graph))
         summary = summarize(run)
         tokens = sum(int(usage.get("total_tokens", 0)) for e in run.episodes for usage in e.tokens.values())
         return SimulationResult(episodes={e.episode_id: e for e in run.finished},

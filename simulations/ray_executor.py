@@ -67,18 +67,25 @@ def _ray() -> Any:
     return ray
 
 
-def connect(address: str | None) -> None:
+def connect(address: str | None, graph: str | None = None) -> None:
     """Join the cluster at ``address`` ('auto', 'ray://host:port', 'host:port'), or start a private local Ray.
 
-    A Ray already initialised in this process is reused (evolution runs many simulations in one process).
+    A Ray already initialised in this process is reused (evolution runs many simulations in one process). On a
+    cluster, a graph given by import reference (``package.module:attr``) outside escgraph travels to the workers
+    as a ``py_modules`` entry of the job's runtime environment (its top-level package or module).
     """
     ray = _ray()
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never report usage; read when Ray starts
     env = {name: os.environ[name] for name in _OFFLINE_ENV if name in os.environ}
+    runtime_env: dict[str, Any] = {"env_vars": env} if env else {}
+    if address not in (None, "", "local") and graph and ":" in graph and not graph.startswith("escgraph."):
+        import importlib
+
+        runtime_env["py_modules"] = [importlib.import_module(graph.split(":", 1)[0].split(".", 1)[0])]
     options: dict[str, Any] = dict(log_to_driver=False, configure_logging=False, namespace="escgraph",
-                                   runtime_env={"env_vars": env} if env else None)
+                                   runtime_env=runtime_env or None)
     try:
         if address in (None, "", "local"):
             ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
@@ -262,7 +269,7 @@ class RayPool:
         """Start the actors (or take the warm ones of the previous run) and wait until each is ready; returns the
         settings they applied."""
         ray = _ray()
-        connect(self.spec.ray_address)
+        connect(self.spec.ray_address, self.spec.graph)
         shape = ray_shape(self.spec, self.episodes, ray.cluster_resources().get("CPU", 1.0))
         count, slots, cpus_each = shape
         key = _build_key(self.spec, shape)

@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 
-from escgraph.graphs import build_graph, get_graph_info
+from escgraph.graphs import get_graph_info
+from escgraph.graphs.registry import graph_info_for
 from escgraph.llm import ModelSettings, load_chat_model
 from escgraph.llm._redact import redact_url
 from escgraph.llm._spec import REQUEST_OPTION_PROVIDERS
@@ -154,12 +155,13 @@ def run_breaker(spec: RunSpec) -> OutageBreaker | None:
 
 async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping[str, BaseChatModel] | None = None,
                           resume: bool = False, force: bool = False, progress: RunProgress | None = None,
-                          write_report: bool = True, skills_bank: Any = None) -> RunData:
+                          write_report: bool = True, skills_bank: Any = None, graph: Any = None) -> RunData:
     """Run (or resume) ``spec`` into ``out_dir``; returns the run as read back from its results file.
 
     ``models`` maps roles to ready chat models (tests, custom models); by default they are loaded from the spec's
     model strings. ``skills_bank`` is a ready retriever for graphs that use the skills bank; by default it is
-    built from ``spec.bank_path`` at the frozen ``spec.bank_version``. The folder and its results file are
+    built from ``spec.bank_path`` at the frozen ``spec.bank_version``. ``graph`` is a graph object (compiled, a
+    StateGraph or a builder) to run instead of building ``spec.graph`` (local executor). The folder and its results file are
     prepared before any model is loaded, so an unwritable folder or a changed config fails fast.
     """
     progress = progress or _Quiet()
@@ -171,7 +173,7 @@ async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping
         began = time.perf_counter()
         try:
             if todo:
-                await _play_all(spec, store, todo, progress, models, skills_bank)
+                await _play_all(spec, store, todo, progress, models, skills_bank, graph)
         except RunStopped as exc:
             store.release_running()
             done = store.counts().get("done", 0)
@@ -191,9 +193,9 @@ async def arun_simulation(spec: RunSpec, out_dir: str | Path, *, models: Mapping
 
 
 async def _play_all(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], progress: RunProgress,
-                    models: Mapping[str, BaseChatModel] | None, skills_bank: Any) -> None:
+                    models: Mapping[str, BaseChatModel] | None, skills_bank: Any, graph: Any) -> None:
     if spec.executor in ("process", "ray"):
-        if models is not None or skills_bank is not None:
+        if models is not None or skills_bank is not None or graph is not None:
             raise ValueError(f"the {spec.executor} executor builds models and the skills bank from the spec; "
                              "do not pass objects")
         if spec.executor == "ray":
@@ -206,8 +208,9 @@ async def _play_all(spec: RunSpec, store: RunStore, todo: list[EpisodeKey], prog
         if role not in ready:
             ready[role] = ready["counselor"]
     store.set_meta("applied_settings", applied_settings(ready))
-    bank = skills_bank if skills_bank is not None else run_skills_bank(spec)
-    await _run_in_loop(spec, store, todo, ready, progress, bank)
+    info = graph_info_for(graph, name=spec.graph) if graph is not None else get_graph_info(spec.graph)
+    bank = skills_bank if skills_bank is not None else run_skills_bank(spec, info)
+    await _run_in_loop(spec, store, todo, ready, progress, bank, info.build(**spec.graph_options))
 
 
 def run_simulation(spec: RunSpec, out_dir: str | Path, **kwargs: Any) -> RunData:
@@ -215,9 +218,9 @@ def run_simulation(spec: RunSpec, out_dir: str | Path, **kwargs: Any) -> RunData
     return asyncio.run(arun_simulation(spec, out_dir, **kwargs))
 
 
-def run_skills_bank(spec: RunSpec) -> Any:
+def run_skills_bank(spec: RunSpec, info: Any = None) -> Any:
     """The retriever over the spec's frozen bank version, for graphs that use the skills bank (else None)."""
-    if not get_graph_info(spec.graph).uses_skills_bank:
+    if not (info or get_graph_info(spec.graph)).uses_skills_bank:
         return None
     from escgraph.skills_bank import frozen_retriever
 
@@ -225,8 +228,8 @@ def run_skills_bank(spec: RunSpec) -> Any:
 
 
 async def _run_in_loop(spec: RunSpec, store: RunStore, todo: list[EpisodeKey],
-                       models: Mapping[str, BaseChatModel], progress: RunProgress, skills_bank: Any) -> None:
-    graph = build_graph(spec.graph, **spec.graph_options)
+                       models: Mapping[str, BaseChatModel], progress: RunProgress, skills_bank: Any,
+                       graph: Any) -> None:
     breaker = run_breaker(spec)
 
     async def play(key: EpisodeKey, attempt: int) -> EpisodeResult:
