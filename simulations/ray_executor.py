@@ -46,7 +46,11 @@ __all__ = ["RayPool", "ray_shape", "connect", "RayUnavailable"]
 
 _MAX_RESTARTS = 2  # per actor; a model that crashes its process every time is not worth more
 _RECOVERY_TIMEOUT = 300.0  # seconds to wait for a restarted actor to answer before it is retired
-_OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ANONYMIZED_TELEMETRY")
+# switches the workers should see as the driver does; never credentials (a runtime environment is readable by
+# everyone with access to the cluster): API keys must be set where the workers start
+_FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ANONYMIZED_TELEMETRY", "LANGSMITH_TRACING",
+                  "LANGSMITH_PROJECT", "LANGSMITH_TRACING_MODE", "LANGSMITH_OTEL_ENABLED", "LANGSMITH_OTEL_ONLY",
+                  "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 class RayUnavailable(RuntimeError):
@@ -78,7 +82,7 @@ def connect(address: str | None, graph: str | None = None) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never report usage; read when Ray starts
-    env = {name: os.environ[name] for name in _OFFLINE_ENV if name in os.environ}
+    env = {name: os.environ[name] for name in _FORWARDED_ENV if name in os.environ}
     runtime_env: dict[str, Any] = {"env_vars": env} if env else {}
     if address not in (None, "", "local") and graph and ":" in graph and not graph.startswith("escgraph."):
         import importlib
