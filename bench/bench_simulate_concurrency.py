@@ -154,6 +154,8 @@ async def bench(args: argparse.Namespace, server: ServerProcess, root: Path) -> 
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(args.top)
         print(out.getvalue())
+        if args.profile_out:
+            stats.dump_stats(args.profile_out)  # for pstats: callers, callees
     return serial, wide
 
 
@@ -170,6 +172,7 @@ def main() -> None:
                              "always runs in-process, warm")
     parser.add_argument("--profile", action="store_true", help="also profile a concurrent run (CPU time)")
     parser.add_argument("--top", type=int, default=10, help="functions to list in the profile")
+    parser.add_argument("--profile-out", help="also write the profile's raw stats to this file (pstats format)")
     args = parser.parse_args()
 
     print(f"mock API delay {args.delay:g} s, graph sweetiechat, {len(PROFILES)} profiles, "

@@ -67,6 +67,7 @@ def test_public_names_are_pinned():
     assert sorted(llm.__all__) == sorted([
         "load_chat_model", "default_chat_model", "embedded_model_path", "ModelSettings", "ModelSpecError",
         "StructuredOutputError", "ChatLlamaCpp", "FakeChatModel", "Usage", "UsageTracker", "StructuredOutputTracker",
+        "ServerPoolChatModel", "LeanChatOpenAI",
     ])
     for name in llm.__all__:
         assert getattr(llm, name) is not None

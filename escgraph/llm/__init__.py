@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._embedded import embedded_model_path
 from ._errors import ModelSpecError, StructuredOutputError
 from ._llamacpp import ChatLlamaCpp
+from ._pool import ServerPoolChatModel
 from ._spec import ModelSettings, default_chat_model, load_chat_model
 from .fake import FakeChatModel
 from .retries import StructuredOutputTracker
@@ -24,9 +25,20 @@ __all__ = [
     "ModelSpecError",
     "StructuredOutputError",
     "ChatLlamaCpp",
+    "ServerPoolChatModel",
+    "LeanChatOpenAI",
     "FakeChatModel",
     "Usage",
     "UsageTracker",
     "StructuredOutputTracker",
 ]
 
+
+
+def __getattr__(name: str):
+    # LeanChatOpenAI needs langchain-openai (an extra): imported on first use only
+    if name == "LeanChatOpenAI":
+        from ._openai_lean import LeanChatOpenAI
+
+        return LeanChatOpenAI
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

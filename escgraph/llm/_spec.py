@@ -4,6 +4,10 @@
 ``local:/path/model.gguf`` any GGUF file
 ``fake``                  :class:`FakeChatModel` with an echo responder, for demos and offline runs
 ``provider:model``        anything ``langchain.chat_models.init_chat_model`` accepts (``openai:gpt-4o-mini``, ...)
+
+``openai:`` models are :class:`~escgraph.llm.LeanChatOpenAI` (ChatOpenAI with a cheaper request path). Several
+server URLs (a list, or one comma-separated string) give a :class:`~escgraph.llm.ServerPoolChatModel` with one
+member per server, each built as a single-server model with the same options.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pydantic import BaseModel
 from ._embedded import embedded_model_path
 from ._errors import ModelSpecError
 
-__all__ = ["ModelSettings", "load_chat_model", "default_chat_model"]
+__all__ = ["ModelSettings", "load_chat_model", "default_chat_model", "server_urls"]
 
 _SPEC_HELP = "use 'local', 'local:/path/model.gguf', 'fake' or 'provider:model' (e.g. 'openai:gpt-4o-mini')"
 # pip extras of escgraph that bring a provider's integration, where we define one.
@@ -53,7 +57,7 @@ class ModelSettings(BaseModel):
 def load_chat_model(
     spec: str = "local",
     *,
-    base_url: str | None = None,
+    base_url: str | list[str] | tuple[str, ...] | None = None,
     temperature: float | None = None,
     seed: int | None = None,
     max_tokens: int | None = None,
@@ -61,10 +65,25 @@ def load_chat_model(
 ) -> BaseChatModel:
     """Turn a model spec into a chat model; unset settings keep the model's defaults.
 
+    ``base_url`` may name several servers of the same model (a list, or a comma-separated string): calls then go to
+    the least-loaded healthy one (:class:`~escgraph.llm.ServerPoolChatModel`; pool options such as ``cooldown``
+    may be passed as ``pool_options={...}``).
+
     Raises :class:`ModelSpecError` for a malformed spec, a missing GGUF file, an unknown provider or a
     provider whose integration package is not installed.
     """
     settings = ModelSettings(temperature=temperature, seed=seed, max_tokens=max_tokens).as_kwargs()
+    pool_options = kwargs.pop("pool_options", None) or {}
+    urls = server_urls(base_url)
+    if len(urls) > 1:
+        from ._pool import ServerPoolChatModel
+
+        members = [load_chat_model(spec, base_url=url, temperature=temperature, seed=seed, max_tokens=max_tokens,
+                                   **kwargs) for url in urls]
+        return ServerPoolChatModel(members=members, urls=urls, **pool_options)
+    if pool_options:
+        raise ModelSpecError("pool_options apply only when base_url names several servers")
+    base_url = urls[0] if urls else None
     spec = spec.strip()
     kind, _, rest = spec.partition(":")
     if spec == "local":
@@ -78,6 +97,17 @@ def load_chat_model(
     if not rest or not kind:
         raise ModelSpecError(f"Model spec {spec!r} is not valid: {_SPEC_HELP}.")
     return _provider_model(spec, kind, rest, base_url, {**settings, **kwargs})
+
+
+def server_urls(base_url: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """``base_url`` as a list of server URLs: a comma-separated string or a sequence; blanks dropped."""
+    if base_url is None:
+        return []
+    items = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+    urls = [u.strip() for u in items if isinstance(u, str) and u.strip()]
+    if len(urls) != len(set(urls)):
+        raise ModelSpecError("base_url names a server twice")
+    return urls
 
 
 def _local(path: str, base_url: str | None, options: dict[str, Any], *, spec: str = "local") -> BaseChatModel:
@@ -116,6 +146,8 @@ def _provider_model(
         if timeout is not None:
             options["timeout"] = timeout
     try:
+        if provider == "openai" and (lean := _lean_openai_class()) is not None:
+            return lean(model=model, **options)
         return init_chat_model(model, model_provider=provider, **options)
     except ImportError as exc:
         package = known.get(provider) or f"langchain-{provider.replace('_', '-')}"
@@ -128,6 +160,14 @@ def _provider_model(
         if "unsupported" not in str(exc).lower() or "provider" not in str(exc).lower():
             raise
         raise ModelSpecError(f"Model spec {spec!r} names an unknown provider {provider!r}: {_SPEC_HELP}.") from exc
+
+
+def _lean_openai_class() -> type[BaseChatModel] | None:
+    try:
+        from ._openai_lean import LeanChatOpenAI
+    except ImportError:  # langchain-openai missing or changed: init_chat_model reports or serves it
+        return None
+    return LeanChatOpenAI
 
 
 def _fresh_client_timeout(seconds: float | None = None) -> Any:

@@ -3,6 +3,9 @@
 Attach a :class:`UsageTracker` to a run's callbacks and tag each model call with its role, either as a tag
 ``"role:counselor"`` or as metadata ``{"role": "counselor"}``; tags and metadata are inherited by child runs, so
 tagging an agent node is enough.
+
+Calls answered by a :class:`~escgraph.llm.ServerPoolChatModel` carry their server in the message's
+``response_metadata["server"]``; :meth:`UsageTracker.by_server` counts calls per server.
 """
 
 from __future__ import annotations
@@ -48,6 +51,17 @@ def role_of(tags: list[str] | None, metadata: dict[str, Any] | None) -> str:
     return UNKNOWN_ROLE
 
 
+def server_of(response: LLMResult) -> str | None:
+    """The server that answered (``response_metadata["server"]``, set by a server pool), if recorded."""
+    for generations in response.generations:
+        for generation in generations:
+            message = generation.message if isinstance(generation, ChatGeneration) else None
+            server = getattr(message, "response_metadata", {}).get("server") if message is not None else None
+            if server:
+                return str(server)
+    return None
+
+
 def usage_of(response: LLMResult) -> Usage:
     """Sum the usage a model reported: per-message ``usage_metadata`` first, ``llm_output`` as a fallback."""
     total = Usage()
@@ -84,6 +98,7 @@ class UsageTracker(BaseCallbackHandler):
         self._lock = threading.Lock()
         self._roles_by_run: dict[UUID, str] = {}
         self._totals: dict[str, Usage] = {}
+        self._servers: dict[str, int] = {}
 
     # A chat model start and a plain LLM start carry the same tags and metadata.
     def on_chat_model_start(
@@ -112,9 +127,12 @@ class UsageTracker(BaseCallbackHandler):
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         usage = usage_of(response)
+        server = server_of(response)
         with self._lock:
             role = self._roles_by_run.pop(run_id, UNKNOWN_ROLE)
             self._totals[role] = self._totals.get(role, Usage()) + usage
+            if server is not None:
+                self._servers[server] = self._servers.get(server, 0) + 1
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
@@ -133,6 +151,12 @@ class UsageTracker(BaseCallbackHandler):
         """All roles together."""
         return sum(self.totals().values(), Usage())
 
+    def by_server(self) -> dict[str, int]:
+        """A snapshot: server URL (credentials redacted) -> calls it answered; only pooled calls record a server."""
+        with self._lock:
+            return dict(sorted(self._servers.items()))
+
     def reset(self) -> None:
         with self._lock:
             self._totals.clear()
+            self._servers.clear()
