@@ -188,7 +188,7 @@ class ServerPoolChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    members: list[BaseChatModel] = Field(exclude=True, min_length=1)
+    members: list[BaseChatModel] = Field(exclude=True, repr=False, min_length=1)
     urls: list[str] = Field(exclude=True, repr=False, description="the servers, one per member (may hold keys)")
     failures_to_cool: int = Field(default=3, ge=1)
     cooldown: float = Field(default=30.0, ge=0)
