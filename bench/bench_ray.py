@@ -118,9 +118,11 @@ async def servers(args: argparse.Namespace, root: Path) -> None:
     finally:
         for server in pool:
             server.stop()
-    one = results[1]["eps"]
+    one, ready = results[1]["eps"], results[1]["eps_ready"]
     print("RESULT servers: " + ", ".join(f"{n} -> {r['eps'] / one:.2f}x" for n, r in results.items())
-          + f" the episodes/s of one server (ideal {', '.join(f'{n}x' for n in results)})")
+          + " the episodes/s of one server; once the actors are ready: "
+          + ", ".join(f"{n} -> {r['eps_ready'] / ready:.2f}x" for n, r in results.items())
+          + f" (ideal {', '.join(f'{n}x' for n in results)})")
 
 
 async def main_async(args: argparse.Namespace) -> None:
