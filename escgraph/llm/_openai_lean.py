@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import json
+
+import openai
 import threading
 import weakref
 from typing import Any
@@ -31,7 +33,11 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
-from langchain_openai.chat_models.base import _convert_to_openai_response_format
+from langchain_openai.chat_models.base import (
+    _convert_to_openai_response_format,
+    _handle_openai_api_error,
+    _handle_openai_bad_request,
+)
 from pydantic import BaseModel as _PydanticBase
 
 from ._schema import OutputSchema
@@ -180,8 +186,6 @@ class LeanChatOpenAI(ChatOpenAI):
         payload = self._get_request_payload(messages, stop=stop, **kwargs)
         if payload.get("stream") or _REQUEST_OPTIONS & payload.keys() or self._use_responses_api(payload):
             return None
-        if "response_format" in payload:
-            payload.pop("stream", None)  # as the stock structured path (``parse``) sends it
         return payload
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
@@ -190,7 +194,12 @@ class LeanChatOpenAI(ChatOpenAI):
         if payload is None:
             return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
         self._ensure_sync_client_available()
-        response = self.root_client.post("/chat/completions", cast_to=_response_class(), content=_body(payload))
+        try:
+            response = self.root_client.post("/chat/completions", cast_to=_response_class(), content=_body(payload))
+        except openai.BadRequestError as exc:
+            _handle_openai_bad_request(exc)  # langchain-openai's own error classes, as the stock path raises
+        except openai.APIError as exc:
+            _handle_openai_api_error(exc)
         return self._result(response)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
@@ -199,7 +208,12 @@ class LeanChatOpenAI(ChatOpenAI):
         if payload is None:
             return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
         client = _loop_clients.get(self, _running_loop())
-        response = await client.post("/chat/completions", cast_to=_response_class(), content=_body(payload))
+        try:
+            response = await client.post("/chat/completions", cast_to=_response_class(), content=_body(payload))
+        except openai.BadRequestError as exc:
+            _handle_openai_bad_request(exc)
+        except openai.APIError as exc:
+            _handle_openai_api_error(exc)
         return self._result(response)
 
     def _result(self, response: Any) -> ChatResult:
