@@ -135,3 +135,17 @@ def test_chat_cli_with_seeker_remembers_across_threads(tmp_path, monkeypatch):
     assert "Wants to be called Sam." in shown.output
     bad = runner.invoke(cli_app(), ["chat", "--model", "fake", "--seeker", "no/slash"], input="hi\n")
     assert bad.exit_code == 2 and "not usable" in bad.output
+
+
+def test_accumulating_keys_grow_once_per_turn_through_the_memory_wrapper():
+    """The wrapped graph returns its whole state; the wrapper must hand back only what this turn added, or
+    `operator.add` keys (strategy history, debate, critiques) would repeat the past every turn."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    graph = with_seeker_memory(build_graph("sweetiechat"), store=InMemoryStore(), checkpointer=InMemorySaver(),
+                               extractor=FactExtractor(use_model=False))
+    lengths = []
+    for text in ("I failed my exam.", "My parents are upset.", "I can't sleep."):
+        out = chat(graph, FakeChatModel(), "sam-01", text, "one-thread")
+        lengths.append((len(out["strategy_history"]), len(out["messages"])))
+    assert lengths == [(1, 2), (2, 4), (3, 6)]
