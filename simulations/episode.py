@@ -205,4 +205,12 @@ async def _play(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mapping[str,
         tokens={role: usage.model_dump() for role, usage in tracker.totals().items()}, attempts=attempt,
         seconds=round(time.perf_counter() - began, 2), turns=turns,
         # its presence marks an episode recorded with health data (older runs have none)
-        health={"structured": structured.totals()})
+        health=_health(structured, tracker))
+
+
+def _health(structured: StructuredOutputTracker, tracker: UsageTracker) -> dict[str, Any]:
+    """What the run's health figures need, plus which server answered how many calls (pooled models only)."""
+    health: dict[str, Any] = {"structured": structured.totals()}
+    if servers := tracker.by_server():
+        health["servers"] = servers
+    return health

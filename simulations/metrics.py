@@ -92,6 +92,15 @@ def strategy_counts(episodes: Iterable[EpisodeResult]) -> tuple[Counter, int]:
     return counts, unlabelled
 
 
+def _servers(episodes: Iterable[EpisodeResult]) -> dict[str, int] | None:
+    """Calls each model server answered, over the run (None when no call went through a server pool)."""
+    out: dict[str, int] = {}
+    for e in episodes:
+        for url, calls in ((e.health or {}).get("servers") or {}).items():
+            out[url] = out.get(url, 0) + int(calls)
+    return dict(sorted(out.items())) or None
+
+
 def _tokens(episodes: Iterable[EpisodeResult]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for e in episodes:
@@ -206,6 +215,7 @@ def summarize(run: RunData) -> dict[str, Any]:
         "preferences": {s: _r(v) for s, v in prefs.items()} if prefs else None,
         "skills": skill_outcomes(done),
         "tokens": _tokens(run.episodes),
+        "servers": _servers(run.episodes),
         "judge_health": judge_health(run),  # can the scores be trusted (see simulations.health)
         "seconds": _r(float(seconds) if seconds is not None else sum(e.seconds for e in run.episodes)),
     }

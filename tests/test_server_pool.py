@@ -358,6 +358,12 @@ def test_simulation_spec_with_several_servers_and_a_failing_one(tmp_path):
         run = run_simulation(spec, tmp_path / "run", write_report=False)
         assert [e.status for e in run.episodes] == ["done"] * 3, [e.error for e in run.episodes]
         assert good.requests > bad.requests >= 1  # the failing server was tried, then mostly left alone
+        from escgraph.simulations.metrics import summarize
+
+        # the run records which server answered: per episode, and over the run in summary.json
+        answered = summarize(run)["servers"]
+        assert answered == {good.base_url: sum(e.health["servers"].get(good.base_url, 0) for e in run.episodes)}
+        assert answered[good.base_url] == good.requests
 
 
 async def test_a_call_abandoned_after_stall_after_counts_as_a_timeout():
