@@ -87,7 +87,7 @@ def _roles(h: dict[str, Any]) -> str:
     if roles is None:
         return "<p class='note'>This run was recorded before structured-output retries were counted.</p>"
     if not roles:
-        return "<p class='hint'>No structured-output calls were counted (API models report none).</p>"
+        return "<p class='hint'>No structured-output calls were counted (models using LangChain's own structured output, such as non-OpenAI providers, report none).</p>"
     t, crossed = h.get("thresholds") or {}, set(h.get("crossed") or [])
     rows = "".join(
         f"<tr{' class=crossed' if role == 'judge' and crossed & {'judge_retries_per_call', 'judge_gave_up'} else ''}>"
@@ -97,7 +97,8 @@ def _roles(h: dict[str, Any]) -> str:
     return (f"<h3>Structured output by role</h3><p class='hint'>Calls, extra attempts after a malformed answer "
             f"(retries) and calls that gave up. The judge warns above "
             f"{t.get('judge_retries_per_call_max', 0.2):g} retries per call or at any call that gave up. Models "
-            f"served by LangChain's own structured output (API models) are not counted.</p>"
+            f"served by LangChain's own structured output (providers other than the embedded, fake and openai: "
+            f"models) are not counted.</p>"
             f"<table class='health-figs health-roles'><thead><tr><th>role</th><th class='n'>calls</th>"
             f"<th class='n'>retries</th><th class='n'>retries / call</th><th class='n'>gave up</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>")

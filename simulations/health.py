@@ -8,7 +8,8 @@
   ("no" with a rise, "yes" with a drop; "partly" never contradicts);
 - ``distinct_changes``: how many different change values the judge gave;
 - ``structured_output``: per role, structured calls, extra attempts (``retries``) and calls that ``gave_up``
-  (only models using escgraph's structured runnable report them; API models report 0 calls);
+  (only models using escgraph's structured runnable report them: local, fake and openai: specs;
+  other providers report 0 calls);
 - seeker replies whose model line was rejected (``seeker_regenerated``, by reason) or replaced by a canned line
   (``seeker_fallbacks``), and counselor replies that fell back to a template or were regenerated.
 
