@@ -208,3 +208,20 @@ def test_evolution_verifies_on_ray(tmp_path, ray_local):
     assert proposal["status"] == "accepted", proposal["reasons"]
     assert (tmp_path / "evo" / "round-1" / "verify" / "control" / "run.sqlite").is_file()
     assert SkillBank.open(tmp_path / "bank").head == "v2"
+
+
+def test_evolve_command_runs_on_ray(tmp_path, ray_local):
+    """The command line path: `escgraph evolve --executor ray` for one short round with the fake model."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from escgraph.cli._app import cli_app
+
+    out = tmp_path / "evo"
+    result = CliRunner().invoke(cli_app(), ["evolve", "--model", "fake", "--max-turns", "1", "--executor", "ray",
+                                            "--bank", str(tmp_path / "bank"), "--n", "2", "--holdout-n", "1",
+                                            "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    state = json.loads((out / "evolution.json").read_text())
+    assert state["rounds"][0]["base"]["summary"]["finished"] == 2 and state["holdout"] is not None
