@@ -51,7 +51,7 @@ class SeededFake(FakeChatModel):
     def injected(self) -> list[str]:
         return self._injected
 
-    def _choose(self, messages: list[BaseMessage], schema: Any) -> Any:
+    def _choose(self, messages: list[BaseMessage], schema: Any, call: Any = None) -> Any:
         h = _digest(messages, self.seed)
         name = getattr(schema.source, "__name__", "") if schema is not None else ""
         if name == "JudgeAssessment":
@@ -83,7 +83,7 @@ class SeededFake(FakeChatModel):
                 return self._generate_text(messages, '{"meaning": "cut off', stop)
             else:
                 raise ValueError("fake returned an empty choice list")
-        return self._generate(messages, stop, None, **kwargs)
+        return self._generate(messages, stop, run_manager, **kwargs)  # run_manager: who is calling
 
     def _generate_text(self, messages, text, stop):  # noqa: ANN001
         from langchain_core.outputs import ChatGeneration, ChatResult

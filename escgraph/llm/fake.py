@@ -3,41 +3,60 @@
 langchain-core's own fakes cannot serve ``with_structured_output``, and every graph in escgraph uses it, so
 this fake does. Replies come from, in order of precedence:
 
-1. ``responder(messages, schema_or_None)`` — a callable for logic-dependent replies; returning ``None`` from a
-   structured call means "use the schema default".
+1. ``responder(messages, schema_or_None)`` or ``responder(messages, schema_or_None, call)`` — a callable for
+   logic-dependent replies; returning ``None`` from a structured call means "use the schema default". ``call`` is a
+   :class:`FakeCall`: who is calling (``call.role``, ``call.agent`` from the ``role:``/``agent:`` tags and metadata
+   escgraph puts on every model call), the schema, the call's tags, metadata and index. Dispatch on
+   ``call.agent`` or ``call.role`` rather than on prompt wording, and a prompt edit cannot break the test.
 2. ``responses=[...]`` — a script consumed in order and cycled. A plain call takes the next item (a dict or
    pydantic instance is sent as JSON text). A structured call takes the next item only if it is structured (a
    dict, a pydantic instance, or JSON text) and valid for the requested schema; otherwise it leaves the script
    alone and returns the schema default, so plain replies are never eaten by structured calls.
 3. Otherwise plain calls echo the last human message and structured calls return a default built from the
    schema (first enum value, minimal strings, field defaults) — every graph runs with zero scripting.
+
+Faults: ``faults=[Fault("raise", on_call=3), Fault("delay", seconds=0.5, role="judge"),
+Fault("malformed", rate=0.2, seed=7)]`` make chosen calls raise, wait, or return output that does not parse;
+see :class:`Fault`. ``fake.call_log`` lists every call as a :class:`FakeCall`, ``fake.fault_log`` the faults that
+fired.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import copy
+import inspect
 import json
+import random
 import re
 import threading
-from typing import Any, AsyncIterator, Callable, Iterator, Sequence
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ._schema import OutputSchema
 from ._structured import check_method, structured_runnable
 
-__all__ = ["FakeChatModel", "Responder", "echo_responder"]
+__all__ = ["FakeChatModel", "FakeCall", "Fault", "InjectedFault", "Responder", "echo_responder"]
 
 Reply = str | dict | BaseModel | None
-Responder = Callable[[list[BaseMessage], Any], Reply]
+# ``respond(messages, schema)`` or ``respond(messages, schema, call)``; see the module docstring.
+Responder = Callable[..., Reply]
 
 _WORD = re.compile(r"\S+\s*|\s+")
+# The tags and metadata of the run being served, for the code paths where LangChain does not hand ``_stream`` /
+# ``_astream`` their run manager (streaming, whether asked for directly or by a graph streaming messages).
+_RUN: contextvars.ContextVar[tuple[tuple[str, ...], dict[str, Any]]] = contextvars.ContextVar(
+    "escgraph_fake_run", default=((), {}))
 
 
 def echo_responder(messages: list[BaseMessage], schema: Any) -> Reply:
@@ -51,25 +70,147 @@ def echo_responder(messages: list[BaseMessage], schema: Any) -> Reply:
     return f"I hear you. You said: {said}" if said else "I hear you. Tell me more."
 
 
+@dataclass(frozen=True)
+class FakeCall:
+    """One request to a fake (a structured call that is retried makes one per attempt), as a responder sees it.
+
+    ``role`` and ``agent`` come from the call's metadata (``role_config`` puts them there) or, failing that, from
+    its ``role:<role>`` / ``agent:<name>`` tags; both are ``None`` for a bare ``model.invoke(...)``. ``index`` is
+    the call's position in :attr:`FakeChatModel.call_log` (0 = first), counted across copies of the fake.
+    """
+
+    index: int
+    messages: list[BaseMessage]
+    schema: Any = None  # the requested schema (pydantic class, TypedDict, JSON-schema dict), None for plain calls
+    role: str | None = None
+    agent: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def structured(self) -> bool:
+        return self.schema is not None
+
+    @property
+    def schema_name(self) -> str:
+        """The schema's class name (or JSON schema ``title``); ``""`` for a plain call."""
+        if self.schema is None:
+            return ""
+        if isinstance(self.schema, Mapping):
+            return str(self.schema.get("title", ""))
+        return getattr(self.schema, "__name__", "")
+
+
+class InjectedFault(RuntimeError):
+    """What a ``Fault("raise")`` raises unless it names its own ``error``."""
+
+
+FaultKind = Literal["raise", "delay", "malformed"]
+_FAULT_KINDS = ("raise", "delay", "malformed")
+# Cut-off JSON: what a model stopped mid-answer returns; no schema parses it.
+MALFORMED_JSON = '{"cut off'
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Make some of a fake's calls fail: ``raise`` an error, ``delay`` (then answer normally) or ``malformed``.
+
+    Which calls: those matching ``role``, ``agent`` and ``structured`` (each ``None`` = any), and among them
+
+    * ``on_call=3`` — the third matching call (1-based; a set or range for several), or
+    * ``rate=0.2`` — a share of them, drawn from ``seed``: whether the N-th matching call fails depends only on
+      ``(seed, N)``, so a sequential test fails the same calls on every run, or
+    * neither — every matching call.
+
+    ``error`` (``raise``): an exception instance or class, or ``f(call) -> exception``; default
+    :class:`InjectedFault`. ``seconds`` (``delay``): how long to wait; an async call awaits, a sync call sleeps.
+    ``text`` (``malformed``): the reply; default cut-off JSON for a structured call and ``""`` for a plain one.
+    A raising or malformed call leaves the script and the responder alone. When several faults fire on one call,
+    delays add up, then ``raise`` wins over ``malformed``.
+    """
+
+    kind: FaultKind
+    on_call: int | Iterable[int] | None = None
+    rate: float | None = None
+    role: str | None = None
+    agent: str | None = None
+    structured: bool | None = None
+    error: Any = None
+    seconds: float = 0.0
+    text: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in _FAULT_KINDS:
+            raise ValueError(f"Fault kind must be one of {', '.join(_FAULT_KINDS)}, got {self.kind!r}")
+        if self.on_call is not None and self.rate is not None:
+            raise ValueError("Fault takes on_call or rate, not both")
+        if self.on_call is not None:
+            calls = frozenset([self.on_call] if isinstance(self.on_call, int) else self.on_call)
+            if not calls or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in calls):
+                raise ValueError(f"Fault on_call counts matching calls from 1, got {self.on_call!r}")
+            object.__setattr__(self, "on_call", calls)
+        if self.rate is not None and not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"Fault rate must be between 0 and 1, got {self.rate!r}")
+        if self.kind == "delay" and not self.seconds > 0:
+            raise ValueError("A delay fault needs seconds > 0")
+
+    def matches(self, call: FakeCall) -> bool:
+        """Whether ``call`` is one this fault watches (its role, agent and kind of call)."""
+        return ((self.role is None or call.role == self.role)
+                and (self.agent is None or call.agent == self.agent)
+                and (self.structured is None or call.structured == self.structured))
+
+    def fires_on(self, number: int) -> bool:
+        """Whether the ``number``-th matching call (1-based) gets this fault."""
+        if self.on_call is not None:
+            return number in self.on_call
+        if self.rate is not None:
+            return random.Random(f"{self.seed}:{number}").random() < self.rate
+        return True
+
+    def exception(self, call: FakeCall) -> BaseException:
+        error = self.error
+        if error is None:
+            where = ", ".join(f"{k}={v}" for k, v in (("role", call.role), ("agent", call.agent)) if v)
+            return InjectedFault(f"injected fault on call {call.index}" + (f" ({where})" if where else ""))
+        if isinstance(error, type) and issubclass(error, BaseException):
+            return error(f"injected fault on call {call.index}")
+        if isinstance(error, BaseException):
+            return copy.copy(error)  # a fresh object, so tracebacks of earlier raises do not pile up on it
+        return error(call)
+
+    def reply(self, call: FakeCall) -> str:
+        if self.text is not None:
+            return self.text
+        return MALFORMED_JSON if call.structured else ""
+
+
 class _SharedState:
-    """Script cursor and call log behind one lock; deep copies share it rather than fail on the lock."""
+    """Script cursor, call log and fault counters behind one lock; deep copies share it rather than fail on it."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.cursor = 0
-        self.calls: list[tuple[list[BaseMessage], Any]] = []
+        self.calls: list[FakeCall] = []
+        self.matched: dict[int, int] = {}  # fault position -> matching calls so far
+        self.fired: list[tuple[FakeCall, Fault]] = []
 
     def __deepcopy__(self, memo: dict) -> "_SharedState":
         return self
 
 
 class FakeChatModel(BaseChatModel):
-    """Scripted or rule-based replies, recorded calls, usage metadata, sync/async/streaming. Thread-safe."""
+    """Scripted or rule-based replies, recorded calls, injected faults, usage metadata, sync/async/streaming.
+
+    Thread-safe.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     responses: list[Any] = Field(default_factory=list)
     responder: Responder | None = None
+    faults: list[Fault] = Field(default_factory=list)
     model_name: str = "fake-chat-model"
     # A structured reply that fails to parse is asked for again up to this many times in all (as the embedded
     # model does); 1 keeps scripted tests strict. A responder sees the same prompt on every attempt.
@@ -89,28 +230,77 @@ class FakeChatModel(BaseChatModel):
     def calls(self) -> list[tuple[list[BaseMessage], Any]]:
         """Every call so far as ``(messages, schema_or_None)``, oldest first."""
         with self._state.lock:
+            return [(call.messages, call.schema) for call in self._state.calls]
+
+    @property
+    def call_log(self) -> list[FakeCall]:
+        """Every call so far as a :class:`FakeCall` (role, agent, tags, metadata, schema), oldest first."""
+        with self._state.lock:
             return list(self._state.calls)
 
+    @property
+    def fault_log(self) -> list[tuple[FakeCall, Fault]]:
+        """Every fault that fired, with the call it fired on, oldest first."""
+        with self._state.lock:
+            return list(self._state.fired)
+
     def reset(self) -> None:
-        """Rewind the script and forget recorded calls."""
+        """Rewind the script and fault counters; forget recorded calls and fired faults."""
         with self._state.lock:
             self._state.cursor = 0
             self._state.calls.clear()
+            self._state.matched.clear()
+            self._state.fired.clear()
 
     # --- choosing a reply --------------------------------------------------------------------------------
 
-    def _reply_text(self, messages: list[BaseMessage], schema: OutputSchema | None) -> str:
+    def _start(self, messages: list[BaseMessage], schema: OutputSchema | None, run_manager: Any) -> tuple[
+            FakeCall, list[Fault]]:
+        """Record the call and decide which faults fire on it."""
+        tags, metadata = _caller(run_manager) if run_manager is not None else _RUN.get()
         with self._state.lock:
-            self._state.calls.append((list(messages), schema.source if schema else None))
-        reply = self._choose(messages, schema)
+            call = FakeCall(index=len(self._state.calls), messages=list(messages),
+                            schema=schema.source if schema else None, role=_named(metadata, tags, "role"),
+                            agent=_named(metadata, tags, "agent"), tags=tags, metadata=metadata)
+            self._state.calls.append(call)
+            fired = []
+            for position, fault in enumerate(self.faults):
+                if not fault.matches(call):
+                    continue
+                number = self._state.matched[position] = self._state.matched.get(position, 0) + 1
+                if fault.fires_on(number):
+                    fired.append(fault)
+                    self._state.fired.append((call, fault))
+        return call, fired
+
+    def _finish(self, call: FakeCall, schema: OutputSchema | None, fired: list[Fault]) -> str:
+        """The reply text once any delay is over: raise or malformed faults first, else the chosen reply."""
+        for fault in fired:
+            if fault.kind == "raise":
+                raise fault.exception(call)
+        for fault in fired:
+            if fault.kind == "malformed":
+                return fault.reply(call)
+        reply = self._choose(call.messages, schema, call)
         if schema is not None:
             value = schema.default() if reply is None else reply
             return _as_json(value)
         return reply if isinstance(reply, str) else _as_json(reply)
 
-    def _choose(self, messages: list[BaseMessage], schema: OutputSchema | None) -> Reply:
+    def _reply_text(self, messages: list[BaseMessage], schema: OutputSchema | None,
+                    run_manager: Any = None) -> str:
+        """Record a call and answer it at once (a delay fault sleeps); for subclasses that build results."""
+        call, fired = self._start(messages, schema, run_manager)
+        if seconds := _delay(fired):
+            time.sleep(seconds)
+        return self._finish(call, schema, fired)
+
+    def _choose(self, messages: list[BaseMessage], schema: OutputSchema | None, call: FakeCall | None = None) -> Reply:
         if self.responder is not None:  # called outside the lock: it may be slow or call models itself
-            return self.responder(list(messages), schema.source if schema else None)
+            source = schema.source if schema else None
+            if call is not None and _wants_call(self.responder):
+                return self.responder(list(messages), source, call)
+            return self.responder(list(messages), source)
         if not self.responses:
             return echo_responder(messages, schema.source if schema else None)
         with self._state.lock:
@@ -132,6 +322,51 @@ class FakeChatModel(BaseChatModel):
 
     # --- BaseChatModel ---------------------------------------------------------------------------------------
 
+    def _generate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                             run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        token = _RUN.set(_caller(run_manager))
+        try:
+            return super()._generate_with_cache(messages, stop=stop, run_manager=run_manager, **kwargs)
+        finally:
+            _RUN.reset(token)
+
+    async def _agenerate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                                    run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                                    **kwargs: Any) -> ChatResult:
+        token = _RUN.set(_caller(run_manager))
+        try:
+            return await super()._agenerate_with_cache(messages, stop=stop, run_manager=run_manager, **kwargs)
+        finally:
+            _RUN.reset(token)
+
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
+        caller = _config_caller(config)
+        chunks = super().stream(input, config, stop=stop, **kwargs)
+        while True:
+            token = _RUN.set(caller)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                _RUN.reset(token)
+            yield chunk
+
+    async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                      stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
+        caller = _config_caller(config)
+        chunks = super().astream(input, config, stop=stop, **kwargs)
+        while True:
+            token = _RUN.set(caller)
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                _RUN.reset(token)
+            yield chunk
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -139,7 +374,7 @@ class FakeChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = _apply_stop(self._reply_text(messages, kwargs.get("output_schema")), stop)
+        text = _apply_stop(self._reply_text(messages, kwargs.get("output_schema"), run_manager), stop)
         return ChatResult(generations=[ChatGeneration(message=self._message(messages, text))])
 
     async def _agenerate(
@@ -149,7 +384,12 @@ class FakeChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._generate(messages, stop, None, **kwargs)
+        schema = kwargs.get("output_schema")
+        call, fired = self._start(messages, schema, run_manager)
+        if seconds := _delay(fired):
+            await asyncio.sleep(seconds)
+        text = _apply_stop(self._finish(call, schema, fired), stop)
+        return ChatResult(generations=[ChatGeneration(message=self._message(messages, text))])
 
     def _stream(
         self,
@@ -158,10 +398,14 @@ class FakeChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        text = _apply_stop(self._reply_text(messages, kwargs.get("output_schema")), stop)
+        text = _apply_stop(self._reply_text(messages, kwargs.get("output_schema"), run_manager), stop)
+        yield from self._chunks(messages, text, run_manager)
+
+    def _chunks(self, messages: list[BaseMessage], text: str, run_manager: Any = None) -> Iterator[
+            ChatGenerationChunk]:
         for word in _WORD.findall(text):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=word))
-            if run_manager:
+            if isinstance(run_manager, CallbackManagerForLLMRun):
                 run_manager.on_llm_new_token(word, chunk=chunk)
             yield chunk
         yield ChatGenerationChunk(
@@ -180,7 +424,12 @@ class FakeChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in self._stream(messages, stop, None, **kwargs):
+        schema = kwargs.get("output_schema")
+        call, fired = self._start(messages, schema, run_manager)
+        if seconds := _delay(fired):
+            await asyncio.sleep(seconds)
+        text = _apply_stop(self._finish(call, schema, fired), stop)
+        for chunk in self._chunks(messages, text):
             if run_manager and chunk.text:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -243,3 +492,39 @@ def _usage(messages: Sequence[BaseMessage], text: str) -> UsageMetadata:
     return UsageMetadata(
         input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
     )
+
+
+def _caller(run_manager: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The tags and metadata of the run that made a call (none for a call made without a run manager)."""
+    if run_manager is None:
+        return (), {}
+    return tuple(getattr(run_manager, "tags", None) or ()), dict(getattr(run_manager, "metadata", None) or {})
+
+
+def _config_caller(config: RunnableConfig | None) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Tags and metadata of a direct ``stream``/``astream`` call, from its config."""
+    config = ensure_config(config)
+    return tuple(config.get("tags") or ()), dict(config.get("metadata") or {})
+
+
+def _named(metadata: Mapping[str, Any], tags: Sequence[str], key: str) -> str | None:
+    """``metadata[key]``, else the value of the innermost ``key:<value>`` tag."""
+    value = metadata.get(key)
+    if isinstance(value, str) and value:
+        return value
+    prefix = f"{key}:"
+    return next((tag[len(prefix):] for tag in reversed(tags) if tag.startswith(prefix)), None)
+
+
+def _delay(fired: Sequence[Fault]) -> float:
+    return sum(fault.seconds for fault in fired if fault.kind == "delay")
+
+
+def _wants_call(responder: Callable[..., Any]) -> bool:
+    """Whether a responder takes a third argument (the :class:`FakeCall`)."""
+    try:
+        parameters = inspect.signature(responder).parameters.values()
+    except (TypeError, ValueError):  # some builtins and C callables have no signature
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
