@@ -50,6 +50,7 @@ def test_a_spec_string_loads_lazily_and_is_cached_per_process(monkeypatch):
     assert loads == ["fake"]
 
 
+@pytest.mark.embedded
 def test_cache_key_is_spec_base_url_and_settings():
     plain = cached_chat_model("fake")
     assert cached_chat_model("fake", settings={}) is plain
