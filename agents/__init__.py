@@ -1,6 +1,14 @@
-"""Agents: each builds a LangGraph node usable in any ``StateGraph(ESCState)``."""
+"""Agents: each builds a LangGraph node usable in any ``StateGraph(ESCState)``.
+
+Also public here, for other packages that speak to models the way agents do (the SAGE seeker and judge): the
+dialogue helpers (``as_chat``, ``dialogue_lines``, ``message_text``), ``role_config`` (a call's role tag) and the
+reply checks ``clean_reply`` and ``is_degenerate``.
+"""
 
 from escgraph.agents._base import AgentNode, context_of
+from escgraph.agents._dialogue import as_chat, dialogue_lines, message_text
+from escgraph.agents._models import role_config
+from escgraph.agents._text import clean_reply, is_degenerate
 from escgraph.agents.cbt import CBTPlanner, Empathizer, Explorer, Interpreter, SupportPlan
 from escgraph.agents.counselor_creator import CounselorCreator, stated_preferences
 from escgraph.agents.critic import Critic, Critique, Reviser, add_critic_loop
@@ -48,10 +56,16 @@ __all__ = [
     "SupportPlan",
     "Supporter",
     "add_critic_loop",
+    "as_chat",
+    "clean_reply",
     "context_of",
     "default_stances",
+    "dialogue_lines",
     "initiative_measures",
+    "is_degenerate",
     "label_utterance",
+    "message_text",
+    "role_config",
     "route_after_safety",
     "safety_reply",
     "stated_preferences",

@@ -233,7 +233,7 @@ def _resolve(role: str, choice: Any) -> "BaseChatModel":
     if parsed is None:
         return choice
     spec, base_url, settings = parsed
-    from escgraph.llm._cached import cached_chat_model
+    from escgraph.llm import cached_chat_model
 
     try:
         return cached_chat_model(spec, base_url=base_url, settings=settings)

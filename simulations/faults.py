@@ -24,7 +24,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from escgraph.llm._redact import redact_text
+from escgraph.llm import redact_text
 
 __all__ = ["RunStopped", "ModelRequestRejected", "ServerUnreachable", "OutageBreaker", "RequestWatch", "classify",
            "retry_after", "describe", "backoff_delay", "stop_error", "RETRY_AFTER_CAP", "BACKOFF_CAP"]

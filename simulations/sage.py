@@ -19,9 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from escgraph.agents._dialogue import as_chat, dialogue_lines, message_text
-from escgraph.agents._models import role_config
-from escgraph.agents._text import clean_reply, is_degenerate
+from escgraph.agents import as_chat, clean_reply, dialogue_lines, is_degenerate, message_text, role_config
 from escgraph.profiles import SeekerProfile
 from escgraph.prompts import PromptTemplate, load_data, load_prompt
 from escgraph.simulations.spec import SageSettings

@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from escgraph.llm import ModelSettings
-from escgraph.llm._redact import redact_url
+from escgraph.llm import ModelSettings, redact_url
 from escgraph.profiles import SeekerProfile
 
 __all__ = ["SageSettings", "RunSpec", "EpisodeKey", "episode_seed", "SIM_ROLES", "DEFAULT_SETTINGS"]

@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from escgraph._version import __version__
-from escgraph.llm._redact import redact_text
+from escgraph import __version__
+from escgraph.llm import redact_text
 from escgraph.simulations.results import OUTCOMES, EpisodeResult, RunData, TurnRecord
 from escgraph.simulations.spec import EpisodeKey, RunSpec
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from escgraph._version import __version__
+from escgraph import __version__
 
 app = typer.Typer(
     name="escgraph",

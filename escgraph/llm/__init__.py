@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+from ._cached import cached_chat_model
 from ._embedded import embedded_model_path
 from ._errors import ModelSpecError, StructuredOutputError
 from ._llamacpp import ChatLlamaCpp
 from ._pool import ServerPoolChatModel
-from ._spec import ModelSettings, default_chat_model, load_chat_model
+from ._redact import redact_text, redact_url
+from ._spec import REQUEST_OPTION_PROVIDERS, ModelSettings, default_chat_model, load_chat_model
 from .fake import FakeChatModel
 from .retries import StructuredOutputTracker
 from .usage import Usage, UsageTracker
@@ -31,6 +33,10 @@ __all__ = [
     "Usage",
     "UsageTracker",
     "StructuredOutputTracker",
+    "cached_chat_model",
+    "redact_url",
+    "redact_text",
+    "REQUEST_OPTION_PROVIDERS",
 ]
 
 
