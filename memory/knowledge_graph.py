@@ -12,9 +12,9 @@ them by edge weight, and prefer responses linked to the seeker's expectation and
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +23,8 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+
+from escgraph.files import atomic_write
 
 __all__ = ["KnowledgeGraph", "KnowledgeGraphError", "LoadReport", "KnowledgeHit", "ResponseHit", "load_heal",
            "pin_knowledge_graph", "resolve_knowledge_graph",
@@ -33,7 +35,6 @@ NODE_FILES: dict[str, str] = {"stressors": "stressor", "expectations": "expectat
                               "feedback": "feedback", "affective_states": "affective_state"}
 EDGE_FILES: tuple[str, ...] = ("stressors-responses", "expectations-responses", "expectations-stressors",
                                "responses-feedback", "affective_states")
-_PREFIX = {"t": "stressor", "i": "expectation", "r": "response", "f": "feedback"}
 _POSITIVE = re.compile(r"\b(thank|thanks|helps?|helped|helpful|better|good|great|appreciate|relie(f|ved)|"
                        r"makes sense|i will|i'll try|calmer|hope)\b", re.IGNORECASE)
 _NEGATIVE = re.compile(r"\b(not help|doesn'?t help|didn'?t help|worse|useless|you don'?t understand|no point|"
@@ -102,12 +103,6 @@ class KnowledgeHit:
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _kind_of(node_id: str) -> str | None:
-    if node_id.startswith("e") and "-" in node_id:
-        return "affective_state"
-    return _PREFIX.get(node_id[:1])
 
 
 def _read_json(path: Path, key: str) -> list[Any]:
@@ -220,12 +215,11 @@ class KnowledgeGraph:
                   int(bool(d.get("positive")))] for n, d in self.graph.nodes(data=True)]
         edges = [[u, v, d.get("weight", 1.0)] for u, v, d in self.graph.edges(data=True)]
         doc = {"format": FORMAT, "format_version": 1, "counts": self.counts(), "nodes": nodes, "edges": edges}
-        _atomic(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+        atomic_write(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
         if with_vectors:
-            vectors = self.story_vectors()
-            tmp = path.with_name(f".{path.name}.emb.tmp.npy")
-            np.save(tmp, vectors)
-            os.replace(tmp, _vector_path(path))
+            buffer = io.BytesIO()
+            np.save(buffer, self.story_vectors())
+            atomic_write(_vector_path(path), buffer.getvalue())
         return path
 
     @classmethod
@@ -391,13 +385,6 @@ def resolve_knowledge_graph(spec: Any) -> Any:
 
 def _vector_path(path: Path) -> Path:
     return path.with_name(path.name + ".emb.npy")
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 _DEFAULT: KnowledgeGraph | None = None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,11 +31,10 @@ from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 
+from escgraph.files import atomic_write
 from escgraph.graphs import get_graph_info
 from escgraph.graphs.registry import graph_info_for
-from escgraph.llm import ModelSettings, load_chat_model
-from escgraph.llm._redact import redact_url
-from escgraph.llm._spec import REQUEST_OPTION_PROVIDERS
+from escgraph.llm import REQUEST_OPTION_PROVIDERS, ModelSettings, load_chat_model, redact_url
 from escgraph.simulations.episode import InfraError, play_episode
 from escgraph.simulations.faults import OutageBreaker, RunStopped
 from escgraph.simulations.results import EpisodeResult, RunData
@@ -324,12 +322,7 @@ def write_outputs(run: RunData) -> dict[str, Any]:
 
     summary = summarize(run)
     folder = Path(run.run_dir)
-    _write_atomic(folder / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
-    _write_atomic(folder / "report.html", render_report(run))
+    atomic_write(folder / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
+    atomic_write(folder / "report.html", render_report(run))
     return summary
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -11,8 +11,6 @@ The bank never handles crises: the safety gate runs before any skill is retrieve
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,10 +27,11 @@ class BankVersionError(ValueError):
 
 
 def bank_fingerprint(skills: Mapping[str, Any]) -> str:
-    """A short hash of a version's exact skill content (what a run's results depend on)."""
-    canonical = json.dumps({k: skills[k].model_dump(mode="json") for k in sorted(skills)}, sort_keys=True,
-                           ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    """A short hash of a version's exact skill content (what a run's results depend on): the first 12 characters
+    of :func:`escgraph.skills_bank.bankfiles.content_hash`."""
+    from escgraph.skills_bank.bankfiles import content_hash
+
+    return content_hash(skills)[:12]
 
 
 def _open_bank(path: str | Path | None) -> Any:

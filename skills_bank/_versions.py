@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from escgraph.skills_bank._bankfiles import SkillBankError, UnknownSkillError
+from escgraph.skills_bank.bankfiles import SkillBankError, UnknownSkillError
 from escgraph.skills_bank.schema import Skill
 
 __all__ = ["Version", "Changes", "summarize_changes"]

@@ -30,10 +30,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from escgraph.skills_bank._bankfiles import (SkillBankError, SkillFileError, UnknownSkillError, UnknownVersionError,
-                                             atomic_write, content_hash, describe_validation_error, dump_yaml,
-                                             exclusive_lock, load_yaml, read_skill_file, read_skill_path,
-                                             read_skills_export, skill_text)
+from escgraph.files import atomic_write
+from escgraph.skills_bank.bankfiles import (SkillBankError, SkillFileError, UnknownSkillError, UnknownVersionError,
+                                            content_hash, describe_validation_error, dump_yaml, exclusive_lock,
+                                            load_yaml, read_skill_file, read_skill_path, read_skills_export,
+                                            skill_text)
 from escgraph.skills_bank._versions import Changes, Version, summarize_changes
 from escgraph.skills_bank.schema import Skill
 
@@ -64,7 +65,7 @@ def builtin_skills() -> list[Skill]:
 
 def builtin_seed_message() -> str:
     """The message of a bank's first version when it is seeded from :func:`builtin_skills`."""
-    from escgraph._version import __version__
+    from escgraph import __version__
 
     return f"seed from the built-in skills bank (escgraph {__version__})"
 

@@ -33,7 +33,7 @@ from escgraph.messages import InvalidMessageError, message_from_line, read_lines
 from escgraph.profiles import ProfileError, SeekerProfile, load_profiles
 from escgraph.skills_bank.schema import Skill
 from escgraph.skills_bank.store import SkillBank, SkillBankError, read_skills_export
-from escgraph.skills_bank._bankfiles import read_skill_file
+from escgraph.skills_bank.bankfiles import read_skill_file
 
 FUZZ = settings(max_examples=150, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -265,7 +265,7 @@ def test_working_copy_commit_either_commits_or_changes_nothing(fuzz_bank, conten
     finally:  # the next example starts from a clean working copy of the head
         skills = fuzz_bank.skills()
         if "small-step" in skills:
-            from escgraph.skills_bank._bankfiles import skill_text
+            from escgraph.skills_bank.bankfiles import skill_text
 
             hand.write_text(skill_text(skills["small-step"]), encoding="utf-8")
         else:

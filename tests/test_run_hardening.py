@@ -116,7 +116,7 @@ def test_no_space_for_the_report_is_one_line_exit_2(tmp_path, monkeypatch):
     def no_space(path, text):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runner_module, "_write_atomic", no_space)
+    monkeypatch.setattr(runner_module, "atomic_write", no_space)
     out = tmp_path / "run"
     result = simulate("--n", "1", "--max-turns", "1", "--out", str(out))
     assert result.exit_code == 2

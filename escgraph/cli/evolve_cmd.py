@@ -74,7 +74,7 @@ def evolve(
     from escgraph.simulations.profiles import resolve_profiles
     from escgraph.simulations.spec import RunSpec
     from escgraph.simulations.store import RunStoreError
-    from escgraph.skills_bank._bankfiles import SkillBankError
+    from escgraph.skills_bank.bankfiles import SkillBankError
     from escgraph.skills_bank.evolution import EvolutionError, EvolutionSettings, VerifyPolicy, run_evolution
     from escgraph.skills_bank.store import SkillBank
 
@@ -193,7 +193,7 @@ def evolve_replay(
     from escgraph.simulations.faults import RunStopped
     from escgraph.simulations.spec import RunSpec
     from escgraph.simulations.store import RunStoreError
-    from escgraph.skills_bank._bankfiles import SkillBankError
+    from escgraph.skills_bank.bankfiles import SkillBankError
     from escgraph.skills_bank.evolution import EvolutionError, load_state, recorded_profiles, replay_round
 
     console = Console(stderr=True)

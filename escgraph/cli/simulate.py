@@ -311,10 +311,10 @@ def report(
     """Write one self-contained HTML report for a run (optionally compared with a baseline run)."""
     import json
 
+    from escgraph.files import atomic_write
     from escgraph.simulations.comparison import compare_runs
     from escgraph.simulations.metrics import summarize
     from escgraph.simulations.report import render_report
-    from escgraph.simulations.runner import _write_atomic
     from escgraph.simulations.store import RunStoreError, load_run
 
     try:
@@ -325,9 +325,9 @@ def report(
     target = out or (run_dir / ("report.html" if other is None else f"compare-{compare.resolve().name}.html"))
     try:
         comparison = compare_runs(other, run) if other is not None else None
-        _write_atomic(target, render_report(run, compare=other, out=target, comparison=comparison))
+        atomic_write(target, render_report(run, compare=other, out=target, comparison=comparison))
         if other is None:
-            _write_atomic(run_dir / "summary.json", json.dumps(summarize(run), indent=2, ensure_ascii=False))
+            atomic_write(run_dir / "summary.json", json.dumps(summarize(run), indent=2, ensure_ascii=False))
     except OSError as exc:
         raise CLIError(f"cannot write {target}: {exc.strerror or exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # data the reader's checks did not foresee

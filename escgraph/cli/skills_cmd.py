@@ -246,7 +246,7 @@ def diff(
     bank: Path = typer.Option(None, "--bank", help=_BANK_HELP),
 ) -> None:
     """Skills added, removed, retired or flagged, and word-level changes inside each changed skill."""
-    from escgraph.skills_bank._bankfiles import atomic_write
+    from escgraph.files import atomic_write
     from escgraph.skills_bank.diff import diff_versions, render_html, render_terminal, to_json
 
     with _clear_errors():
@@ -280,7 +280,7 @@ def import_(
     A bank that already holds skills needs --merge or --replace; without either the import is refused and
     nothing changes. With --bank NEW, a new bank is created first (v1 empty, v2 the import); to start from the
     built-in skills instead, run `escgraph skills init NEW` and import with --merge."""
-    from escgraph.skills_bank._bankfiles import read_skills_export
+    from escgraph.skills_bank.bankfiles import read_skills_export
     from escgraph.skills_bank.store import SkillBank
 
     if merge and replace:
@@ -369,7 +369,8 @@ def discover(
     from escgraph.agents.skill_analyst import SkillDistiller
     from escgraph.datafiles import MAX_DATASET_BYTES, DataFileError, parse_json, read_text
     from escgraph.llm import ModelSpecError, load_chat_model
-    from escgraph.skills_bank._bankfiles import atomic_write, dump_yaml
+    from escgraph.files import atomic_write
+    from escgraph.skills_bank.bankfiles import dump_yaml
     from escgraph.skills_bank.discovery import discover_skills
     from escgraph.skills_bank.schema import InterventionUnit
 

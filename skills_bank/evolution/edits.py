@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from escgraph.skills_bank._bankfiles import describe_validation_error
+from escgraph.skills_bank.bankfiles import describe_validation_error
 from escgraph.skills_bank._versions import Changes
 from escgraph.skills_bank.evolution.screen import (
     READABLE_FIELDS,

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from escgraph.profiles import SeekerProfile
 from escgraph.skills_bank import bank_fingerprint
-from escgraph.skills_bank._bankfiles import atomic_write
+from escgraph.files import atomic_write
 from escgraph.skills_bank.evolution.edits import (
     SkillEdit,
     apply_edit,

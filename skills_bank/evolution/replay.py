@@ -16,7 +16,7 @@ from typing import Any
 
 from escgraph.profiles import SeekerProfile
 from escgraph.skills_bank import bank_fingerprint
-from escgraph.skills_bank._bankfiles import atomic_write
+from escgraph.files import atomic_write
 from escgraph.skills_bank.evolution.loop import (
     PROFILES_FILE,
     Analyst,

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from escgraph.skills_bank._bankfiles import atomic_write
+from escgraph.files import atomic_write
 from escgraph.skills_bank.diff import diff_versions, word_diff
 from escgraph.skills_bank.diff_html import DIFF_CSS, diff_sections
 from escgraph.skills_bank.store import SkillBank

@@ -1,6 +1,8 @@
-"""File plumbing of the skills-bank store: readable YAML, atomic writes, the bank lock, content hashes, errors.
+"""File formats of the skills bank: readable YAML, skill files and export files, the bank lock, content hashes,
+errors (atomic writes are :func:`escgraph.files.atomic_write`).
 
-Kept apart from :mod:`escgraph.skills_bank.store` so the store reads as the bank's rules, not as file handling.
+Kept apart from :mod:`escgraph.skills_bank.store` so the store reads as the bank's rules, not as file handling;
+public, because the CLI reads and writes the same formats.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from escgraph.datafiles import MAX_SKILLS_BYTES, DataFileError, one_line, parse_
 from escgraph.skills_bank.schema import Skill
 
 __all__ = ["SkillBankError", "SkillFileError", "UnknownVersionError", "UnknownSkillError", "dump_yaml", "load_yaml",
-           "skill_text", "atomic_write", "exclusive_lock", "content_hash", "describe_validation_error",
+           "skill_text", "exclusive_lock", "content_hash", "describe_validation_error",
            "read_skill_file", "read_skill_path", "read_skills_export"]
 
 
@@ -44,10 +44,6 @@ class UnknownVersionError(SkillBankError, LookupError):
 
 class UnknownSkillError(SkillBankError, LookupError):
     """No skill with that id in the version asked for."""
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)  # read once: files we create get the person's usual permissions, not mkstemp's 0600
-
 
 class _ReadableDumper(yaml.SafeDumper):
     """Block style, list items indented under their key, no anchors: files a person can edit and diff in git."""
@@ -80,36 +76,6 @@ def load_yaml(text: str) -> Any:
 def skill_text(skill: Skill) -> str:
     """The working-copy rendering of one skill: every field, in the schema's order."""
     return dump_yaml(skill.model_dump(mode="json"))
-
-
-def atomic_write(path: Path, text: str | bytes, *, read_only: bool = False) -> None:
-    """Write ``text`` (or raw bytes) to a temp file in the same folder, fsync, then ``os.replace``: readers never
-    see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") if isinstance(text, bytes) else \
-                os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, (0o444 if read_only else 0o666) & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # the rename itself must reach the disk before the next step relies on it (version file before head)
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextlib.contextmanager
