@@ -4,10 +4,11 @@ retrieved from the knowledge graph; writes the strategy and a ``plan`` whose gui
 The model's choice is kept within sensible bounds without a model: no suggestion before the seeker has spoken
 twice, and not more than ``max_actions_in_a_row`` initiative-taking moves in a row (a reflection comes next).
 
-With an external strategy planner (``escgraph.planner``), ``planner_mode="planner"`` takes the planner's first
-strategy and its move (Question: ask, Providing Suggestions: suggest, Information: inform, else reflect) without
-asking the model; ``"hybrid"`` shows the model the planner's ranking and lets it choose. The same bounds apply,
-and ``state["planner"]`` records the distribution and whether it was followed.
+With an external strategy planner (``escgraph.planner``; the glue is :mod:`escgraph.agents.planner_guidance`),
+``planner_mode="planner"`` takes the planner's first strategy and its move (Question: ask, Providing Suggestions:
+suggest, Information: inform, else reflect) without asking the model; ``"hybrid"`` shows the model the planner's
+ranking and lets it choose. The same bounds apply, and ``state["planner"]`` records the distribution and whether it
+was followed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from escgraph.agents._models import resolve_model, role_config
 from escgraph.agents._dialogue import dialogue_lines, message_text
 from escgraph.agents._text import clean_rationale
 from escgraph.agents.initiative_measures import counselor_action
+from escgraph.agents.planner_guidance import PlannerGuided
 from escgraph.agents.strategy_counselor import STAGE_OF_STRATEGY, StageName, StrategyName
 from escgraph.prompts import PromptTemplate, load_prompt
 from escgraph.types import STRATEGIES
@@ -53,17 +55,15 @@ def _cases(state: dict) -> list[dict]:
     return [r for r in state.get("retrieved") or [] if r.get("kind") == "knowledge"]
 
 
-class InitiativeDecider(StructuredAgent):
+class InitiativeDecider(PlannerGuided, StructuredAgent):
     name = "initiative"
     schema = InitiativeDecision
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor", max_actions_in_a_row: int = 2, min_seeker_turns_to_suggest: int = 2,
                  planner: Any = None, planner_mode: str = "planner") -> None:
-        if planner_mode not in ("planner", "hybrid"):
-            raise ValueError(f"planner_mode must be 'planner' or 'hybrid', not {planner_mode!r}")
+        self.set_planner(planner, planner_mode)
         self.model = model
-        self.planner, self.planner_mode = planner, planner_mode
         self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "initiative")
         self.role = role
         self.max_actions_in_a_row = max_actions_in_a_row
@@ -85,62 +85,36 @@ class InitiativeDecider(StructuredAgent):
         return [SystemMessage(self.prompt.render("system", strategies=", ".join(STRATEGIES))), HumanMessage(user)]
 
     # -- external planner -------------------------------------------------------------------------------------
-    def _distribution(self, state: dict) -> dict[str, float] | None:
-        if self.planner is None:
-            return None
-        from escgraph.planner import case_from_state
-
-        return self.planner.distributions([case_from_state(state)])[0]
-
     def _planned(self, state: dict, distribution: dict[str, float]) -> dict:
-        from escgraph.planner import top_strategies
-
-        ranked = top_strategies(distribution, 3)
-        strategy = ranked[0][0]
+        strategy, rationale = self.planner_first(distribution)
         decision = InitiativeDecision(move=_MOVE_OF.get(strategy, "reflect"), strategy=strategy,
-                                      stage=STAGE_OF_STRATEGY[strategy],
-                                      rationale="trained planner: " + ", ".join(f"{s} {p:.0%}" for s, p in ranked))
-        return self._record(self.finish(state, decision), distribution, None)
-
-    def _record(self, update: dict, distribution: dict[str, float], llm_choice: str | None) -> dict:
-        top = max(distribution, key=distribution.get)
-        update["planner"] = {"mode": self.planner_mode, "distribution": distribution, "top": top,
-                             "followed": update["strategy"] == top,
-                             **({"llm_choice": llm_choice} if llm_choice is not None else {})}
-        return update
-
-    @staticmethod
-    def _note(distribution: dict[str, float]) -> str:
-        from escgraph.planner import top_strategies
-
-        ranked = ", ".join(f"{s} {p:.0%}" for s, p in top_strategies(distribution, 3))
-        return (f"A trained strategy planner suggests: {ranked}. Follow its first choice unless the dialogue "
-                f"clearly needs another; if you choose another, say why in the rationale.")
+                                      stage=STAGE_OF_STRATEGY[strategy], rationale=rationale)
+        return self.with_planner_record(self.finish(state, decision), distribution, None)
 
     def _hybrid(self, state: dict, runtime: Runtime | None, distribution: dict[str, float]) -> tuple[Any, list]:
         """The structured chooser and its messages, with the planner's ranking shown to the model."""
         chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.schema)
-        return chooser, self.messages(state, self._note(distribution))
+        return chooser, self.messages(state, self.planner_note(distribution, another="another"))
 
     def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        distribution = self._distribution(state)
+        distribution = self.planner_distribution(state)
         if distribution is None:
             return super().run(state, runtime)
         if self.planner_mode == "planner":
             return self._planned(state, distribution)
         chooser, messages = self._hybrid(state, runtime, distribution)
         decision = chooser.invoke(messages, config=role_config(self.role, self.name))
-        return self._record(self.finish(state, decision), distribution, decision.strategy)
+        return self.with_planner_record(self.finish(state, decision), distribution, decision.strategy)
 
     async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        distribution = self._distribution(state)
+        distribution = self.planner_distribution(state)
         if distribution is None:
             return await super().arun(state, runtime)
         if self.planner_mode == "planner":
             return self._planned(state, distribution)
         chooser, messages = self._hybrid(state, runtime, distribution)
         decision = await chooser.ainvoke(messages, config=role_config(self.role, self.name))
-        return self._record(self.finish(state, decision), distribution, decision.strategy)
+        return self.with_planner_record(self.finish(state, decision), distribution, decision.strategy)
 
     def finish(self, state: dict, decision: InitiativeDecision) -> dict:
         move, why = decision.move, clean_rationale(decision.rationale) or "fits this moment"

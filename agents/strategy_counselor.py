@@ -13,6 +13,7 @@ from escgraph.agents._base import AgentNode
 from escgraph.agents._dialogue import dialogue_lines
 from escgraph.agents._models import resolve_model, role_config
 from escgraph.agents._text import clean_rationale
+from escgraph.agents.planner_guidance import PlannerGuided
 from escgraph.prompts import PromptTemplate, load_data, load_prompt
 from escgraph.types import STRATEGIES
 
@@ -50,7 +51,7 @@ _SWITCH_ORDER: dict[str, list[str]] = {
 }
 
 
-class StrategyCounselor(AgentNode):
+class StrategyCounselor(PlannerGuided, AgentNode):
     """Chooses one of the eight strategies, a stage and a rationale for the supporter's next turn.
 
     It never uses the same strategy more than ``max_repeat`` times in a row without a stated reason: when the
@@ -63,16 +64,13 @@ class StrategyCounselor(AgentNode):
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  max_repeat: int = 2, role: str = "counselor", planner: Any = None,
                  planner_mode: str = "planner") -> None:
-        if planner_mode not in ("planner", "hybrid"):
-            raise ValueError(f"planner_mode must be 'planner' or 'hybrid', not {planner_mode!r}")
         self.model = model
         self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "strategy_counselor")
         self.max_repeat = max_repeat
         self.role = role
         # an external strategy planner (escgraph.planner): "planner" follows its choice without asking the LLM;
-        # "hybrid" shows the LLM its distribution and lets it override with a reason
-        self.planner = planner
-        self.planner_mode = planner_mode
+        # "hybrid" shows the LLM its distribution and lets it override with a reason (agents/planner_guidance.py)
+        self.set_planner(planner, planner_mode)
 
     # -- prompt ---------------------------------------------------------------------------------------------
     def messages(self, state: dict, repeat_note: str = "") -> list:
@@ -127,66 +125,37 @@ class StrategyCounselor(AgentNode):
         return self._finish(state, decision)
 
     # -- external planner -------------------------------------------------------------------------------------
-    def _planner_distribution(self, state: dict) -> dict[str, float] | None:
-        if self.planner is None:
-            return None
-        from escgraph.planner import case_from_state
-
-        return self.planner.distributions([case_from_state(state)])[0]
-
-    def _planner_note(self, distribution: dict[str, float]) -> str:
-        from escgraph.planner import top_strategies
-
-        ranked = ", ".join(f"{s} {p:.0%}" for s, p in top_strategies(distribution, 3))
-        return (f"A trained strategy planner suggests: {ranked}. Follow its first choice unless the dialogue "
-                f"clearly needs another strategy; if you choose another, say why in the rationale.")
-
-    def _with_planner(self, state: dict, update: dict, distribution: dict[str, float] | None,
-                      llm_choice: str | None) -> dict:
-        if distribution is None:
-            return update
-        top = max(distribution, key=distribution.get)
-        update["planner"] = {"mode": self.planner_mode, "distribution": distribution, "top": top,
-                             "followed": update["strategy"] == top,
-                             **({"llm_choice": llm_choice} if llm_choice is not None else {})}
-        return update
-
     def _planner_only(self, state: dict, distribution: dict[str, float]) -> dict:
-        from escgraph.planner import top_strategies
-
-        ranked = top_strategies(distribution, 3)
-        strategy = ranked[0][0]
-        stage = STAGE_OF_STRATEGY.get(strategy, "comforting")
-        decision = StrategyDecision(strategy=strategy, stage=stage,
-                                    rationale=f"trained planner: {', '.join(f'{s} {p:.0%}' for s, p in ranked)}",
-                                    repeat_reason="the trained planner ranks it first")
-        return self._with_planner(state, self.complete(state, decision), distribution, None)
+        strategy, rationale = self.planner_first(distribution)
+        decision = StrategyDecision(strategy=strategy, stage=STAGE_OF_STRATEGY.get(strategy, "comforting"),
+                                    rationale=rationale, repeat_reason="the trained planner ranks it first")
+        return self.with_planner_record(self.complete(state, decision), distribution, None)
 
     def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        distribution = self._planner_distribution(state)
+        distribution = self.planner_distribution(state)
         if distribution is not None and self.planner_mode == "planner":
             return self._planner_only(state, distribution)
-        note = self._planner_note(distribution) if distribution is not None else ""
+        note = self.planner_note(distribution) if distribution is not None else ""
         chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.decision_schema(state))
         config = role_config(self.role, self.name)
         decision = chooser.invoke(self.messages(state, note), config=config)
         if self._needs_second_ask(state, decision):
             decision = chooser.invoke(self.messages(state, f"{note} {self._repeat_note(decision.strategy)}".strip()),
                                       config=config)
-        return self._with_planner(state, self.complete(state, decision), distribution, decision.strategy)
+        return self.with_planner_record(self.complete(state, decision), distribution, decision.strategy)
 
     async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        distribution = self._planner_distribution(state)
+        distribution = self.planner_distribution(state)
         if distribution is not None and self.planner_mode == "planner":
             return self._planner_only(state, distribution)
-        note = self._planner_note(distribution) if distribution is not None else ""
+        note = self.planner_note(distribution) if distribution is not None else ""
         chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.decision_schema(state))
         config = role_config(self.role, self.name)
         decision = await chooser.ainvoke(self.messages(state, note), config=config)
         if self._needs_second_ask(state, decision):
             decision = await chooser.ainvoke(
                 self.messages(state, f"{note} {self._repeat_note(decision.strategy)}".strip()), config=config)
-        return self._with_planner(state, self.complete(state, decision), distribution, decision.strategy)
+        return self.with_planner_record(self.complete(state, decision), distribution, decision.strategy)
 
 
 STAGE_OF_STRATEGY = {  # the ESConv stage a strategy usually belongs to

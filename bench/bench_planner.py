@@ -25,7 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 from escgraph.esconv import load_esconv, to_cases
-from escgraph.planner import LLMPlanner, TrainedPlanner, predict
+from escgraph.agents.llm_planner import LLMPlanner
+from escgraph.planner import TrainedPlanner, predict
 from escgraph.planner_eval import evaluate
 from escgraph.planner_train import train_planner
 from escgraph.types import STRATEGIES

@@ -2,9 +2,12 @@
 the eight ESConv strategies.
 
 - :class:`TrainedPlanner` — escgraph's external planner (``escgraph planner train``), loaded from its folder;
-- :class:`LLMPlanner` — zero-shot choice by any chat model (the distribution is one-hot on its answer);
-- the *hybrid* lives in the strategy counselor (``StrategyCounselor(planner=..., planner_mode="hybrid")``): the
-  trained planner proposes its distribution and the LLM may override it, with a reason.
+- ``LLMPlanner`` — zero-shot choice by any chat model (the distribution is one-hot on its answer); it is an agent,
+  so it lives in :mod:`escgraph.agents.llm_planner`, with the ``load_planner`` / ``resolve_planner`` that also
+  accept ``llm:<model spec>`` (this core module never imports agents);
+- the *hybrid* lives in the agents that choose strategies (``StrategyCounselor(planner=...,
+  planner_mode="hybrid")``, :mod:`escgraph.agents.planner_guidance`): the trained planner proposes its
+  distribution and the LLM may override it, with a reason.
 
 :func:`case_from_state` turns a live graph state into a case, so every graph can use a planner.
 """
@@ -22,8 +25,8 @@ import numpy as np
 from escgraph.config import split_pin
 from escgraph.types import STRATEGIES
 
-__all__ = ["StrategyPlanner", "TrainedPlanner", "LLMPlanner", "PlannerError", "load_planner", "predict",
-           "case_from_state", "top_strategies", "resolve_planner", "pin_planner"]
+__all__ = ["StrategyPlanner", "TrainedPlanner", "PlannerError", "predict", "case_from_state", "top_strategies",
+           "resolve_planner", "pin_planner"]
 
 
 class PlannerError(ValueError):
@@ -92,42 +95,6 @@ class TrainedPlanner:
         return self.distributions([case])[0]
 
 
-class LLMPlanner:
-    """Zero-shot: the strategy counselor's own prompt and schema on any chat model."""
-
-    kind = "zero-shot"
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def distributions(self, cases: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
-        from langchain_core.messages import AIMessage, HumanMessage
-
-        from escgraph.agents.strategy_counselor import StrategyCounselor
-
-        counselor = StrategyCounselor(self.model)
-        out = []
-        for case in cases:
-            messages = [HumanMessage(t["text"]) if t.get("role") == "seeker" else
-                        AIMessage(t["text"], response_metadata={"strategy": t.get("strategy")})
-                        for t in case.get("context") or []]
-            history = [t["strategy"] for t in case.get("context") or [] if t.get("strategy")]
-            update = counselor({"messages": messages, "situation": case.get("situation") or "",
-                                "strategy_history": history})
-            out.append({s: float(s == update["strategy"]) for s in STRATEGIES})
-        return out
-
-
-def load_planner(spec: str | Path) -> Any:
-    """A planner folder, or ``llm:<model spec>`` for the zero-shot LLM planner."""
-    text = str(spec)
-    if text.startswith("llm:"):
-        from escgraph.llm import load_chat_model
-
-        return LLMPlanner(load_chat_model(text[4:] or "local", temperature=0.0, seed=0))
-    return TrainedPlanner(text)
-
-
 def case_from_state(state: dict[str, Any]) -> dict[str, Any]:
     """The next-strategy case for a live conversation: its dialogue so far as context."""
     from langchain_core.messages import AIMessage, HumanMessage
@@ -151,13 +118,14 @@ def pin_planner(folder: str | Path) -> str:
 
 
 def resolve_planner(spec: Any) -> Any:
-    """A planner object from a graph option: an object (returned as is), ``llm:<spec>``, a folder, or a pinned
-    ``folder@hash`` (checked)."""
+    """A planner object from a graph option: an object (returned as is), a folder, or a pinned ``folder@hash``
+    (checked). ``llm:<spec>`` is :func:`escgraph.agents.llm_planner.resolve_planner`'s."""
     if spec is None or not isinstance(spec, (str, Path)):
         return spec
     text = str(spec)
     if text.startswith("llm:"):
-        return load_planner(text)
+        raise PlannerError(f"{text!r} names the zero-shot LLM planner, an agent: resolve it with "
+                           f"escgraph.agents.llm_planner.resolve_planner")
     folder, expected = split_pin(text)
     planner = TrainedPlanner(folder)
     if expected and planner.content_hash != expected:

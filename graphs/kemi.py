@@ -26,7 +26,7 @@ def build_kemi(*, models: Mapping[str, BaseChatModel] | None = None, checkpointe
     """``knowledge_graph``: a :class:`~escgraph.memory.knowledge_graph.KnowledgeGraph`, a path to a saved one, or a
     pinned ``path@hash`` (default: the run context's, else escgraph's authored graph). ``planner``: an external
     strategy planner for the initiative decision (see :class:`~escgraph.agents.initiative.InitiativeDecider`)."""
-    from escgraph.planner import resolve_planner
+    from escgraph.agents.llm_planner import resolve_planner
 
     if knowledge_graph is not None:
         from escgraph.memory.knowledge_graph import resolve_knowledge_graph

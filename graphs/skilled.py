@@ -35,7 +35,7 @@ def build_skilled(*, models: Mapping[str, BaseChatModel] | None = None, checkpoi
     retrieved skill ids (``retrieved``) and the one followed (``plan["skill_id"]``). ``planner``: an external
     strategy planner whose distribution the skill counselor sees (hybrid) or follows ("planner", no skill).
     """
-    from escgraph.planner import resolve_planner
+    from escgraph.agents.llm_planner import resolve_planner
 
     counselor = (models or {}).get("counselor")
     builder = StateGraph(ESCState, context_schema=ESCContext)

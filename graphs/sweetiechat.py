@@ -26,7 +26,7 @@ def build_sweetiechat(*, models: Mapping[str, BaseChatModel] | None = None, chec
     ``planner``: an external strategy planner (a folder from ``escgraph planner train``, ``llm:<spec>``, or an
     object); ``planner_mode`` "planner" follows it, "hybrid" lets the LLM override it with a reason.
     """
-    from escgraph.planner import resolve_planner
+    from escgraph.agents.llm_planner import resolve_planner
 
     counselor = (models or {}).get("counselor")
     builder = StateGraph(ESCState, context_schema=ESCContext)

@@ -85,6 +85,20 @@ def test_an_at_sign_in_a_folder_name_is_not_taken_for_a_pin(trained, tmp_path):
     assert isinstance(resolve_planner(f"{folder}@{TrainedPlanner(folder).content_hash}"), TrainedPlanner)
 
 
+def test_llm_specs_resolve_in_the_agent_layer_only(trained):
+    from escgraph.agents.llm_planner import LLMPlanner, load_planner
+    from escgraph.agents.llm_planner import resolve_planner as resolve_any
+
+    planner = resolve_any("llm:fake")
+    assert isinstance(planner, LLMPlanner) and isinstance(load_planner("llm:fake"), LLMPlanner)
+    [distribution] = planner.distributions([{"situation": "a hard week", "context": [
+        {"role": "seeker", "text": "I feel so sad"}]}])
+    assert sorted(distribution.values()) == [0.0] * 7 + [1.0]
+    assert isinstance(resolve_any(str(trained[0])), TrainedPlanner) and resolve_any(None) is None
+    with pytest.raises(PlannerError, match="escgraph.agents.llm_planner"):
+        resolve_planner("llm:fake")  # the core module never builds an agent
+
+
 def test_offsets_flatten_a_skewed_predictor():
     rng = np.random.default_rng(0)
     gold = [STRATEGIES[i] for i in rng.integers(0, 8, 400)]

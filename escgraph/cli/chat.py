@@ -67,7 +67,8 @@ def planner_options(graph: str, planner: str | None, mode: str | None, *, pin: b
         if mode is not None:
             raise CLIError("--planner-mode needs --planner")
         return {}
-    from escgraph.planner import PlannerError, pin_planner, resolve_planner
+    from escgraph.agents.llm_planner import resolve_planner
+    from escgraph.planner import PlannerError, pin_planner
 
     if not _graph_takes(graph, "planner"):
         raise CLIError(f"graph {graph!r} does not take a strategy planner (sweetiechat, skilled and kemi do)")

@@ -57,7 +57,8 @@ def predict_cmd(planner: str = typer.Option(..., "--planner", help="Planner fold
                                                                                      "distribution.")) -> None:
     """One prediction per case id."""
     from escgraph.esconv import write_jsonl
-    from escgraph.planner import PlannerError, load_planner
+    from escgraph.agents.llm_planner import load_planner
+    from escgraph.planner import PlannerError
 
     rows = _cases(cases)
     try:
