@@ -1,7 +1,8 @@
 """Graph state and run context shared by every agent and graph (ARCHITECTURE.md section 3).
 
 State holds only what changes per turn and must be checkpointed. Heavy shared objects (chat models, safety
-detector, skills bank, knowledge graph, store) travel in :class:`ESCContext`, never in state.
+detector, skills bank, knowledge graph) travel in :class:`ESCContext`, never in state; a long-term store is
+LangGraph's own (``compile(store=...)``, ``runtime.store``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -23,10 +24,7 @@ if TYPE_CHECKING:  # imported lazily: core must not import agents at runtime
 __all__ = [
     "STRATEGIES",
     "Strategy",
-    "Stage",
     "SafetyVerdict",
-    "StrategyChoice",
-    "SeekerAssessment",
     "ESCState",
     "ESCContext",
     "ModelRef",
@@ -51,8 +49,6 @@ class Strategy(str, Enum):
 
 STRATEGIES: tuple[str, ...] = tuple(s.value for s in Strategy)
 
-Stage = Literal["exploration", "comforting", "action"]
-
 ROLES: tuple[str, ...] = ("counselor", "seeker", "judge", "critic", "analyst", "safety")
 
 
@@ -65,22 +61,6 @@ class SafetyVerdict(BaseModel):
     signals: dict[str, float] = Field(default_factory=dict, description="per-signal scores that were combined")
     reasons: list[str] = Field(default_factory=list, description="short human-readable reasons")
     language: str | None = None
-
-
-class StrategyChoice(BaseModel):
-    """The strategy counselor's decision for the next supporter turn."""
-
-    strategy: str
-    stage: str
-    rationale: str = ""
-
-
-class SeekerAssessment(BaseModel):
-    """What a tracker believes about the seeker right now."""
-
-    emotion: str = "unknown"
-    intensity: int = Field(default=3, ge=1, le=5)
-    stage: str = "exploration"
 
 
 def _merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -204,8 +184,6 @@ class ESCContext:
     locale: str = "en"
     skills_bank: Any = None
     knowledge_graph: Any = None
-    store: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.models is None:
@@ -216,8 +194,6 @@ class ESCContext:
             raise ModelSpecError(f"ESCContext.models must map roles to models, got {type(self.models).__name__}")
         for role, choice in self.models.items():
             parse_model_choice(role, choice)
-        if self.extras is None:
-            self.extras = {}
 
     def model(self, role: str) -> "BaseChatModel":
         for name in (role, "counselor"):
