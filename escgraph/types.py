@@ -174,8 +174,9 @@ class ESCContext:
     ``models`` maps a role (see :data:`ROLES`; agents may define others) to a chat model object, a model spec string
     (``"fake"``, ``"openai:gpt-4o-mini"``) or a :class:`ModelRef` mapping ``{"spec", "base_url", <settings>}``.
     Specs are checked when the context is made and loaded on first use, once per process (see
-    ``escgraph.llm._cached``), so a JSON context — ``langgraph dev``, the LangGraph API — can choose models per
-    run. :meth:`model` falls back to ``counselor`` and then to the embedded default, loaded once per process.
+    :func:`escgraph.llm.cached_chat_model`), so a JSON context — ``langgraph dev``, the LangGraph API — can choose
+    models per run. :meth:`model` falls back to ``counselor`` and then to the embedded default, loaded once per
+    process.
     A dict context is coerced by LangGraph into this class (``ESCContext(**context)``).
     """
 
