@@ -183,9 +183,11 @@ class ChromaSkillIndex:
         ef = embedding_function or MiniLMEmbeddingFunction()
         index_dir = Path(index_dir)
         index_dir.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(index_dir), settings=Settings(anonymized_telemetry=False))
         name = collection_name(version_id, skills)
+        # the client creates chromadb's tables when the folder is new: two processes opening it at once (Ray
+        # actors, process workers) would race on that, so the lock covers the client too
         with _file_lock(index_dir / ".escgraph-index.lock"):
+            client = chromadb.PersistentClient(path=str(index_dir), settings=Settings(anonymized_telemetry=False))
             collection = cls._reuse(client, name, ef, len(skills))
             if collection is None:
                 collection = cls._build(client, name, ef, version_id, skills)

@@ -75,6 +75,8 @@ def load_chat_model(
     settings = ModelSettings(temperature=temperature, seed=seed, max_tokens=max_tokens).as_kwargs()
     pool_options = kwargs.pop("pool_options", None) or {}
     urls = server_urls(base_url)
+    if spec.strip() == "fake":  # no server behind it: any base_url is ignored, as it always was
+        urls, pool_options = [], {}
     if len(urls) > 1:
         from ._pool import ServerPoolChatModel
 
