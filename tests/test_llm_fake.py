@@ -67,7 +67,8 @@ def test_public_names_are_pinned():
     assert sorted(llm.__all__) == sorted([
         "load_chat_model", "default_chat_model", "embedded_model_path", "ModelSettings", "ModelSpecError",
         "StructuredOutputError", "ChatLlamaCpp", "FakeChatModel", "Usage", "UsageTracker", "StructuredOutputTracker",
-        "ServerPoolChatModel", "LeanChatOpenAI",
+        "ServerPoolChatModel", "LeanChatOpenAI", "cached_chat_model", "redact_url", "redact_text",
+        "REQUEST_OPTION_PROVIDERS",
     ])
     for name in llm.__all__:
         assert getattr(llm, name) is not None
