@@ -56,7 +56,7 @@ def judge_change(tag: str, kind: str, seed: int) -> int:
 class JudgeWorld(SeededFake):
     tag: str = "A"
 
-    def _choose(self, messages, schema):  # noqa: ANN001
+    def _choose(self, messages, schema, call=None):  # noqa: ANN001
         name = getattr(schema.source, "__name__", "") if schema is not None else ""
         system = messages[0].text if messages else ""
         if name == "JudgeAssessment":
@@ -65,7 +65,7 @@ class JudgeWorld(SeededFake):
                     "change": judge_change(self.tag, kind, self.seed)}
         if schema is None and "talking to a supporter" in system:  # the seeker: never a goodbye line
             return _SEEKER_LINES[len(messages) % len(_SEEKER_LINES)]
-        return super()._choose(messages, schema)
+        return super()._choose(messages, schema, call)
 
 
 def make_run(folder: Path, tag: str, run_id: str = "same"):

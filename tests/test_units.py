@@ -20,14 +20,14 @@ from test_skilled_graph import FakeRetriever  # noqa: E402
 class SkilledFake(SeededFake):
     """SeededFake that also answers the tracker and the skill counselor."""
 
-    def _choose(self, messages, schema):  # noqa: ANN001
+    def _choose(self, messages, schema, call=None):  # noqa: ANN001
         name = getattr(schema.source, "__name__", "") if schema is not None else ""
         if name == "SeekerStateReading":
             return {"emotion": "grief", "intensity": 4, "stage": "comforting", "summary": "They lost someone."}
         if name == "SkillDecision":
             return {"skill": "1", "strategy": "Reflection of feelings", "stage": "comforting",
                     "rationale": "their loss needs to be seen", "repeat_reason": "it still fits"}
-        return super()._choose(messages, schema)
+        return super()._choose(messages, schema, call)
 
 
 async def test_units_attribute_outcomes_to_the_skill_followed(tmp_path):
