@@ -110,3 +110,14 @@ def scripted_model():
         return FakeChatModel(responder=respond)
 
     return make
+
+
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@pytest.fixture
+def loopback_openai_client(monkeypatch):
+    """An OpenAI client reaches the loopback mock directly: no proxy or base URL from the environment, any key."""
+    for name in _PROXY_VARS + ("OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "x")

@@ -26,12 +26,7 @@ PROFILES = [SeekerProfile(id=f"s{i}", situation=f"I failed exam number {i} and m
                           first_talk=f"I failed exam {i}.") for i in range(4)]
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only_client(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                 "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "x")
+pytestmark = pytest.mark.usefixtures("loopback_openai_client")  # conftest: no proxy, any key
 
 
 def make_spec(server: MockOpenAIServer, **overrides) -> RunSpec:

@@ -16,14 +16,7 @@ from escgraph.testing import Faults, MockOpenAIServer
 
 pytest.importorskip("langchain_openai")
 
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only_client(monkeypatch):
-    for name in _PROXY_VARS + ("OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "x")
+pytestmark = pytest.mark.usefixtures("loopback_openai_client")  # conftest: no proxy, any key
 
 
 class Clock:

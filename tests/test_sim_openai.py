@@ -10,11 +10,7 @@ from escgraph.simulations.spec import RunSpec
 from escgraph.testing import MockOpenAIServer
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only_client(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_API_KEY", "x")
+pytestmark = pytest.mark.usefixtures("loopback_openai_client")  # conftest: no proxy, any key
 
 
 def test_two_runs_in_one_process_need_no_retries(tmp_path):
