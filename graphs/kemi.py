@@ -19,7 +19,8 @@ __all__ = ["build_kemi"]
 
 
 @register_graph("kemi", "Retrieves similar cases from a HEAL-schema knowledge graph and decides whether to take the "
-                        "initiative (ask, suggest, inform) or reflect (KEMI).")
+                        "initiative (ask, suggest, inform) or reflect (KEMI).",
+                uses_planner=True, uses_knowledge_graph=True)
 def build_kemi(*, models: Mapping[str, BaseChatModel] | None = None, checkpointer: Any = None, store: Any = None,
                safety: Any = None, locale: str | None = None, knowledge_graph: Any = None, k: int = 2,
                planner: Any = None, planner_mode: str = "planner", name: str = "kemi") -> Any:

@@ -6,7 +6,8 @@ callable that registers its graphs (or a builder decorated with :func:`register_
 A graph can also be named by import reference, ``package.module:attribute``, without registering it: the
 attribute is a compiled graph, a ``StateGraph`` (compiled here) or a builder function taking the keyword options
 ``models``, ``checkpointer``, ``store`` and its own (those it does not take are not passed). Such a graph says it
-retrieves from the skills bank with a ``uses_skills_bank = True`` attribute (on the function or the object).
+retrieves from the skills bank with a ``uses_skills_bank = True`` attribute (on the function or the object), and
+likewise ``uses_planner`` and ``uses_knowledge_graph``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class GraphInfo:
     description: str
     builder: Callable[..., Any]
     uses_skills_bank: bool = False  # simulations freeze a bank version for graphs that retrieve skills
+    uses_planner: bool = False  # takes a strategy planner (``planner=``, ``planner_mode=``)
+    uses_knowledge_graph: bool = False  # retrieves cases from a knowledge graph (``knowledge_graph=``)
+
+    @property
+    def capabilities(self) -> list[str]:
+        """What the graph draws on, by name: ``skills_bank``, ``planner``, ``knowledge_graph``."""
+        return [name for name, on in (("skills_bank", self.uses_skills_bank), ("planner", self.uses_planner),
+                                      ("knowledge_graph", self.uses_knowledge_graph)) if on]
 
     def build(self, **options: Any) -> Any:
         return self.builder(**options)
@@ -42,15 +51,19 @@ _REGISTRY: dict[str, GraphInfo] = {}
 _plugins_loaded = False
 
 
-def register_graph(name: str, description: str, *,
-                   uses_skills_bank: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register ``builder(*, models=None, checkpointer=None, store=None, **options)`` under ``name``."""
+def register_graph(name: str, description: str, *, uses_skills_bank: bool = False, uses_planner: bool = False,
+                   uses_knowledge_graph: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register ``builder(*, models=None, checkpointer=None, store=None, **options)`` under ``name``.
+
+    The ``uses_*`` flags declare what the graph draws on, so simulations freeze a bank version for it and the CLI
+    accepts ``--planner`` / ``--kg`` only where they mean something.
+    """
 
     def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
         existing = _REGISTRY.get(name)
         if existing is not None and existing.builder is not builder:
             raise ValueError(f"a graph named {name!r} is already registered by {existing.builder.__module__}")
-        _REGISTRY[name] = GraphInfo(name, description, builder, uses_skills_bank)
+        _REGISTRY[name] = GraphInfo(name, description, builder, uses_skills_bank, uses_planner, uses_knowledge_graph)
         return builder
 
     return decorate
@@ -103,15 +116,15 @@ def imported_graph_info(reference: str) -> GraphInfo:
 
 def graph_info_for(graph: Any, *, name: str) -> GraphInfo:
     """Wrap a graph object (compiled, StateGraph or builder function) as a :class:`GraphInfo` named ``name``."""
-    uses_bank = bool(getattr(graph, "uses_skills_bank", False))
+    flags = [bool(getattr(graph, f"uses_{what}", False)) for what in ("skills_bank", "planner", "knowledge_graph")]
     if hasattr(graph, "ainvoke") and hasattr(graph, "get_graph"):  # compiled (a Pregel)
-        return GraphInfo(name, f"compiled graph {name}", lambda **options: graph, uses_bank)
+        return GraphInfo(name, f"compiled graph {name}", lambda **options: graph, *flags)
     if hasattr(graph, "compile") and hasattr(graph, "add_node"):  # a StateGraph builder
         return GraphInfo(name, f"StateGraph {name}",
                          lambda **options: graph.compile(checkpointer=options.get("checkpointer"),
-                                                         store=options.get("store")), uses_bank)
+                                                         store=options.get("store")), *flags)
     if callable(graph):
-        return GraphInfo(name, (graph.__doc__ or name).strip().splitlines()[0], _accepting(graph), uses_bank)
+        return GraphInfo(name, (graph.__doc__ or name).strip().splitlines()[0], _accepting(graph), *flags)
     raise UnknownGraphError(f"graph {name!r} is a {type(graph).__name__}: give a compiled graph, a StateGraph or "
                             f"a function that builds one")
 

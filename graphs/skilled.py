@@ -24,7 +24,7 @@ __all__ = ["build_skilled"]
 
 
 @register_graph("skilled", "Tracks the seeker's state, retrieves fitting skills from the skills bank, and replies "
-                           "following the chosen skill (ESC-Skills).", uses_skills_bank=True)
+                           "following the chosen skill (ESC-Skills).", uses_skills_bank=True, uses_planner=True)
 def build_skilled(*, models: Mapping[str, BaseChatModel] | None = None, checkpointer: Any = None,
                   store: Any = None, safety: Any = None, locale: str | None = None, retriever: Any = None,
                   k: int = 3, planner: Any = None, planner_mode: str = "hybrid", name: str = "skilled") -> Any:

@@ -15,7 +15,8 @@ from escgraph.types import ESCContext, ESCState
 __all__ = ["build_sweetiechat"]
 
 
-@register_graph("sweetiechat", "Strategy counselor picks an ESConv strategy, supporter replies with it (SweetieChat).")
+@register_graph("sweetiechat", "Strategy counselor picks an ESConv strategy, supporter replies with it (SweetieChat).",
+                uses_planner=True)
 def build_sweetiechat(*, models: Mapping[str, BaseChatModel] | None = None, checkpointer: Any = None,
                       store: Any = None, safety: Any = None, locale: str | None = None,
                       planner: Any = None, planner_mode: str = "planner", name: str = "sweetiechat") -> Any:

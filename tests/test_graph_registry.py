@@ -60,3 +60,19 @@ def test_two_graphs_compared_in_one_report(tmp_path):
     assert result.exit_code == 0, result.output
     html = (tmp_path / "compare.html").read_text()
     assert "kemi" in html and "mentalagora" in html
+
+
+def test_graphs_declare_what_they_draw_on():
+    from escgraph.graphs import get_graph_info
+
+    uses = {name: get_graph_info(name).capabilities for name in ("sweetiechat", "skilled", "kemi", "madp",
+                                                                  "mentalagora")}
+    assert uses == {"sweetiechat": ["planner"], "skilled": ["skills_bank", "planner"],
+                    "kemi": ["planner", "knowledge_graph"], "madp": [], "mentalagora": []}
+    # the declarations agree with what the builders accept, so a flag is refused exactly where it would be ignored
+    import inspect
+
+    for name in uses:
+        params = inspect.signature(get_graph_info(name).builder).parameters
+        assert ("planner" in params) == ("planner" in uses[name])
+        assert ("knowledge_graph" in params) == ("knowledge_graph" in uses[name])

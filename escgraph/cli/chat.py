@@ -48,14 +48,12 @@ def _build(graph: str, db: Path | None, seeker: str | None = None, memory_db: Pa
         raise CLIError(str(exc)) from None
 
 
-def _graph_takes(graph: str, option: str) -> bool:
-    """Whether the registered graph's builder accepts ``option`` (so a CLI flag it would ignore is an error)."""
-    import inspect
-
+def _graph_uses(graph: str, capability: str) -> bool:
+    """Whether the graph declares it uses ``capability`` (so a CLI flag it would ignore is an error)."""
     from escgraph.graphs import UnknownGraphError, get_graph_info
 
     try:
-        return option in inspect.signature(get_graph_info(graph).builder).parameters
+        return capability in get_graph_info(graph).capabilities
     except UnknownGraphError as exc:
         raise CLIError(str(exc)) from None
 
@@ -70,7 +68,7 @@ def planner_options(graph: str, planner: str | None, mode: str | None, *, pin: b
     from escgraph.agents.llm_planner import resolve_planner
     from escgraph.planner import PlannerError, pin_planner
 
-    if not _graph_takes(graph, "planner"):
+    if not _graph_uses(graph, "planner"):
         raise CLIError(f"graph {graph!r} does not take a strategy planner (sweetiechat, skilled and kemi do)")
     if mode is not None and mode not in ("planner", "hybrid"):
         raise CLIError(f"--planner-mode must be 'planner' or 'hybrid', not {mode!r}")
@@ -89,7 +87,7 @@ def kg_options(graph: str, kg: Path | None, *, pin: bool = False) -> dict[str, A
         return {}
     from escgraph.memory.knowledge_graph import KnowledgeGraph, KnowledgeGraphError, pin_knowledge_graph
 
-    if not _graph_takes(graph, "knowledge_graph"):
+    if not _graph_uses(graph, "knowledge_graph"):
         raise CLIError(f"graph {graph!r} does not use a knowledge graph (kemi does)")
     try:  # a simulation records the pinned path (its spec is saved); chat takes the loaded graph
         return {"knowledge_graph": pin_knowledge_graph(kg) if pin else KnowledgeGraph.load(kg)}
