@@ -32,6 +32,7 @@ from escgraph.skills_bank.evolution.edits import (
     edits_to_changes,
     validate_edit,
 )
+from escgraph.skills_bank.evolution.state import FORMAT, STATE_FILE, EvolutionError
 from escgraph.skills_bank.evolution.traces import Finding, TraceAnalysis, analyse_traces
 from escgraph.skills_bank.evolution.verify import (
     KeyPlan,
@@ -48,14 +49,7 @@ from escgraph.skills_bank.store import SkillBank
 __all__ = ["SimulationResult", "Simulator", "Analyst", "EvolutionSettings", "EvolutionError", "run_evolution",
            "load_state", "STATE_FILE", "PROFILES_FILE"]
 
-STATE_FILE = "evolution.json"
 PROFILES_FILE = "profiles.json"  # the seekers themselves (the state only holds digests), for replays
-FORMAT = "escgraph-evolution"
-
-
-class EvolutionError(ValueError):
-    """The evolution cannot start or resume (bad settings, a folder holding another evolution, ...)."""
-
 
 @dataclass
 class SimulationResult:
