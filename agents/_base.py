@@ -4,10 +4,15 @@ An agent is a LangChain ``Runnable``: ``builder.add_node("counselor", StrategyCo
 calls ``invoke`` or ``ainvoke`` depending on how it is run, so async graphs reach the model's async path instead
 of a thread pool. The node reads the LangGraph ``Runtime`` (and its ``ESCContext``) when it runs inside a graph;
 outside a graph, call ``agent(state)`` or ``await agent.acall(state)`` directly, optionally with a runtime.
+
+An agent that calls a model writes its control flow once, as the generator ``flow(state, runtime)``
+(:mod:`escgraph.agents._flow`): ``run`` drives it with blocking calls and ``arun`` awaits them. A node that calls
+no model (a retriever, a memory lookup) writes ``run`` instead, and ``arun`` runs it in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
@@ -15,6 +20,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.runtime import Runtime, get_runtime
 
+from escgraph.agents._flow import Flow, adrive, drive
 from escgraph.types import ESCContext
 
 __all__ = ["AgentNode", "context_of"]
@@ -45,19 +51,22 @@ def context_of(runtime: Runtime | None) -> ESCContext:
 
 
 class AgentNode(Runnable[dict, dict]):
-    """A graph node: ``run(state, runtime) -> partial state update`` with an async twin ``arun``."""
+    """A graph node: ``flow(state, runtime)`` yields its model calls and returns a partial state update."""
 
     name: str = "agent"
 
-    # -- to implement -------------------------------------------------------------------------------------
-    def run(self, state: dict, runtime: Runtime | None) -> dict:  # pragma: no cover - abstract
+    # -- to implement: flow (model-calling agents) or run (nodes that call no model) --------------------------
+    def flow(self, state: dict, runtime: Runtime | None) -> Flow[dict]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    async def arun(self, state: dict, runtime: Runtime | None) -> dict:
-        # Default: the sync path in a worker thread, so the event loop is never blocked.
-        import asyncio
+    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+        return drive(self.flow(state, runtime))
 
-        return await asyncio.to_thread(self.run, state, runtime)
+    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
+        if type(self).run is not AgentNode.run:
+            # a node written as plain ``run``: in a worker thread, so the event loop is never blocked
+            return await asyncio.to_thread(self.run, state, runtime)
+        return await adrive(self.flow(state, runtime))
 
     # -- direct use -----------------------------------------------------------------------------------------
     def __call__(self, state: dict, runtime: Runtime | None = None) -> dict:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from escgraph.agents._kinds import StructuredAgent, TextAgent
 from escgraph.agents._dialogue import last_seeker_text
 from escgraph.agents._text import clean_rationale, clean_reply, is_degenerate
-from escgraph.prompts import PromptTemplate, load_prompt
 
 __all__ = ["Explorer", "Empathizer", "Interpreter", "CBTPlanner", "SupportPlan", "BeliefReading", "DISTORTIONS"]
 
@@ -38,13 +36,6 @@ class _Finding(TextAgent):
     """An analyst writing two plain sentences into ``analysis[key]``."""
 
     key = "finding"
-    prompt_name = ""
-
-    def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
-                 role: str = "counselor") -> None:
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or self.prompt_name)
-        self.role = role
 
     def messages(self, state: dict) -> list:
         return [SystemMessage(self.prompt.render("system")), HumanMessage(self.prompt.render("user", post=_post(state)))]
@@ -73,14 +64,8 @@ class BeliefReading(BaseModel):
 class Interpreter(StructuredAgent):
     """B of A-B-C, from the post and the other two analysts' findings (run it after both)."""
 
-    name = "interpreter"
+    name, prompt_name = "interpreter", "cbt_interpreter"
     schema = BeliefReading
-
-    def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
-                 role: str = "counselor") -> None:
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "cbt_interpreter")
-        self.role = role
 
     def messages(self, state: dict) -> list:
         found = state.get("analysis") or {}
@@ -108,14 +93,8 @@ _PROFESSIONAL = ("If these feelings last for weeks, get in the way of daily life
 class CBTPlanner(StructuredAgent):
     """Deductive planner: ``plan`` = SupportPlan fields + ``guidance`` (the plan as numbered instructions)."""
 
-    name = "cbt_planner"
+    name, prompt_name = "cbt_planner", "cbt_planner"
     schema = SupportPlan
-
-    def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
-                 role: str = "counselor") -> None:
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "cbt_planner")
-        self.role = role
 
     def messages(self, state: dict) -> list:
         a = state.get("analysis") or {}

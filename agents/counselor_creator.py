@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
@@ -20,7 +19,6 @@ from escgraph.agents._dialogue import dialogue_lines, message_text
 from escgraph.agents._text import clean_rationale
 from escgraph.agents.debater import debate_of_turn, format_debate
 from escgraph.agents.strategy_counselor import StageName, StrategyName
-from escgraph.prompts import PromptTemplate, load_prompt
 from escgraph.types import STRATEGIES
 
 __all__ = ["CounselorDesign", "CounselorCreator", "stated_preferences", "PREFERENCE_RULES"]
@@ -70,14 +68,8 @@ class CounselorDesign(BaseModel):
 class CounselorCreator(StructuredAgent):
     """Writes ``plan`` = {guidance, persona, preferences, stances} and the strategy for the supporter."""
 
-    name = "counselor_creator"
+    name = prompt_name = "counselor_creator"
     schema = CounselorDesign
-
-    def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
-                 role: str = "counselor") -> None:
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "counselor_creator")
-        self.role = role
 
     def messages(self, state: dict) -> list:
         preferences = stated_preferences(state.get("messages", []))

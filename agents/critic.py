@@ -24,7 +24,7 @@ from escgraph.agents._dialogue import last_seeker_text
 from escgraph.agents._text import clean_reply, is_degenerate, sentences
 from escgraph.agents.safety import default_detector
 from escgraph.agents.supporter import STOP_SEQUENCES, fallback_reply
-from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.prompts import PromptTemplate
 
 __all__ = ["Critique", "Critic", "Reviser", "add_critic_loop", "rule_checks", "reply_safety_problem", "CRITERIA"]
 
@@ -79,14 +79,12 @@ def rule_checks(draft: str, max_sentences: int = 3) -> list[tuple[str, str]]:
 class Critic(StructuredAgent):
     """Appends a critique of ``state["draft"]`` to ``critiques`` (with the turn and revision it belongs to)."""
 
-    name = "critic"
+    name = prompt_name = "critic"
     schema = Critique
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "critic", threshold: int = 2, max_sentences: int = 3) -> None:
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "critic")
-        self.role = role
+        super().__init__(model, prompt=prompt, role=role)
         self.threshold = threshold
         self.max_sentences = max_sentences
 
@@ -130,14 +128,12 @@ def _replace_reply(state: dict, text: str, source: str) -> dict:
 class Reviser(TextAgent):
     """Rewrites the draft following the latest critique; keeps the draft if the model returns nothing usable."""
 
-    name = "reviser"
+    name = prompt_name = "reviser"
     stop = STOP_SEQUENCES  # small models start writing the seeker's side
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor", max_sentences: int = 2) -> None:
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "reviser")
-        self.role = role
+        super().__init__(model, prompt=prompt, role=role)
         self.max_sentences = max_sentences
 
     def messages(self, state: dict) -> list:

@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from escgraph.agents._kinds import TextAgent
 from escgraph.agents._dialogue import last_seeker_text
 from escgraph.agents._text import clean_reply, is_degenerate
-from escgraph.prompts import PromptTemplate, load_data, load_prompt
+from escgraph.prompts import load_data
 
 __all__ = ["Stance", "Debater", "default_stances", "debate_of_turn", "format_debate"]
 
@@ -51,13 +50,7 @@ def format_debate(entries: list[dict[str, Any]], max_chars: int = 300) -> str:
 class Debater(TextAgent):
     """One debate contribution for ``state["stance"]`` in round ``state["debate_round"]``."""
 
-    name = "debater"
-
-    def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
-                 role: str = "counselor") -> None:
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "debater")
-        self.role = role
+    name = prompt_name = "debater"
 
     def messages(self, state: dict) -> list:
         stance = Stance.model_validate(state["stance"])

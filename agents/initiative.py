@@ -20,6 +20,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
+from escgraph.agents._flow import Flow, ask
 from escgraph.agents._kinds import StructuredAgent
 from escgraph.agents._models import resolve_model, role_config
 from escgraph.agents._dialogue import dialogue_lines, message_text
@@ -27,7 +28,7 @@ from escgraph.agents._text import clean_rationale
 from escgraph.agents.initiative_measures import counselor_action
 from escgraph.agents.planner_guidance import PlannerGuided
 from escgraph.agents.strategy_counselor import STAGE_OF_STRATEGY, StageName, StrategyName
-from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.prompts import PromptTemplate
 from escgraph.types import STRATEGIES
 
 __all__ = ["InitiativeDecision", "InitiativeDecider", "MOVE_STRATEGY"]
@@ -56,16 +57,14 @@ def _cases(state: dict) -> list[dict]:
 
 
 class InitiativeDecider(PlannerGuided, StructuredAgent):
-    name = "initiative"
+    name = prompt_name = "initiative"
     schema = InitiativeDecision
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor", max_actions_in_a_row: int = 2, min_seeker_turns_to_suggest: int = 2,
                  planner: Any = None, planner_mode: str = "planner") -> None:
         self.set_planner(planner, planner_mode)
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "initiative")
-        self.role = role
+        super().__init__(model, prompt=prompt, role=role)
         self.max_actions_in_a_row = max_actions_in_a_row
         self.min_seeker_turns_to_suggest = min_seeker_turns_to_suggest
 
@@ -91,29 +90,16 @@ class InitiativeDecider(PlannerGuided, StructuredAgent):
                                       stage=STAGE_OF_STRATEGY[strategy], rationale=rationale)
         return self.with_planner_record(self.finish(state, decision), distribution, None)
 
-    def _hybrid(self, state: dict, runtime: Runtime | None, distribution: dict[str, float]) -> tuple[Any, list]:
-        """The structured chooser and its messages, with the planner's ranking shown to the model."""
+    def flow(self, state: dict, runtime: Runtime | None) -> Flow[dict]:
+        distribution = self.planner_distribution(state)
+        if distribution is None:
+            return (yield from super().flow(state, runtime))
+        if self.planner_mode == "planner":
+            return self._planned(state, distribution)
+        # hybrid: the model chooses, with the planner's ranking shown to it
         chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.schema)
-        return chooser, self.messages(state, self.planner_note(distribution, another="another"))
-
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        distribution = self.planner_distribution(state)
-        if distribution is None:
-            return super().run(state, runtime)
-        if self.planner_mode == "planner":
-            return self._planned(state, distribution)
-        chooser, messages = self._hybrid(state, runtime, distribution)
-        decision = chooser.invoke(messages, config=role_config(self.role, self.name))
-        return self.with_planner_record(self.finish(state, decision), distribution, decision.strategy)
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        distribution = self.planner_distribution(state)
-        if distribution is None:
-            return await super().arun(state, runtime)
-        if self.planner_mode == "planner":
-            return self._planned(state, distribution)
-        chooser, messages = self._hybrid(state, runtime, distribution)
-        decision = await chooser.ainvoke(messages, config=role_config(self.role, self.name))
+        messages = self.messages(state, self.planner_note(distribution, another="another"))
+        decision = yield ask(chooser, messages, config=role_config(self.role, self.name))
         return self.with_planner_record(self.finish(state, decision), distribution, decision.strategy)
 
     def finish(self, state: dict, decision: InitiativeDecision) -> dict:

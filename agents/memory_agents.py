@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field
 
 from escgraph.agents._base import AgentNode
 from escgraph.agents._dialogue import last_seeker_text
-from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._flow import Call, Flow, adrive, ask, drive
+from escgraph.agents._models import resolve_model, resolve_prompt, role_config
 from escgraph.memory.seeker_memory import SeekerFact, SeekerMemory
-from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.prompts import PromptTemplate
 
 __all__ = ["FactExtractor", "MemoryRecall", "MemoryWriter", "rule_facts", "ExtractedFacts"]
 
@@ -92,11 +93,13 @@ def _grounded(fact: str, message: str) -> bool:
 class FactExtractor:
     """Rules, then (optionally) the model; facts deduplicated by kind and text."""
 
+    prompt_name = "fact_extractor"
+
     def __init__(self, model: BaseChatModel | None = None, *, use_model: bool = True,
                  prompt: PromptTemplate | str | None = None, role: str = "analyst") -> None:
         self.model = model
         self.use_model = use_model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "fact_extractor")
+        self.prompt = resolve_prompt(prompt, self.prompt_name)
         self.role = role
 
     def _messages(self, text: str) -> list:
@@ -114,19 +117,18 @@ class FactExtractor:
             unique.setdefault(f.key, f)
         return list(unique.values())
 
-    def extract(self, text: str, *, source: str = "", runtime: Runtime | None = None) -> list[SeekerFact]:
+    def _facts(self, text: str, source: str, runtime: Runtime | None) -> Flow[list[SeekerFact]]:
         extracted = None
         if self.use_model and text.strip():
             model = resolve_model(self.model, runtime, self.role).with_structured_output(ExtractedFacts)
-            extracted = model.invoke(self._messages(text), config=role_config(self.role, "fact_extractor"))
+            extracted = yield ask(model, self._messages(text), config=role_config(self.role, "fact_extractor"))
         return self._merge(text, source, extracted)
 
+    def extract(self, text: str, *, source: str = "", runtime: Runtime | None = None) -> list[SeekerFact]:
+        return drive(self._facts(text, source, runtime))
+
     async def aextract(self, text: str, *, source: str = "", runtime: Runtime | None = None) -> list[SeekerFact]:
-        extracted = None
-        if self.use_model and text.strip():
-            model = resolve_model(self.model, runtime, self.role).with_structured_output(ExtractedFacts)
-            extracted = await model.ainvoke(self._messages(text), config=role_config(self.role, "fact_extractor"))
-        return self._merge(text, source, extracted)
+        return await adrive(self._facts(text, source, runtime))
 
 
 def _memory(store: Any, runtime: Runtime | None) -> SeekerMemory | None:
@@ -163,20 +165,13 @@ class MemoryWriter(AgentNode):
     def _source(self, state: dict, runtime: Runtime | None) -> str:
         return f"turn {state.get('turn', 0)}"
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+    def flow(self, state: dict, runtime: Runtime | None) -> Flow[dict]:
         memory = _memory(self.store, runtime)
         text = last_seeker_text(state.get("messages", []))
         if memory is None or not state.get("seeker_id") or not text or state.get("reply_source") == "safety_gate":
             return {}
-        memory.remember(state["seeker_id"], self.extractor.extract(text, source=self._source(state, runtime),
-                                                                   runtime=runtime))
-        return {}
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        memory = _memory(self.store, runtime)
-        text = last_seeker_text(state.get("messages", []))
-        if memory is None or not state.get("seeker_id") or not text or state.get("reply_source") == "safety_gate":
-            return {}
-        facts = await self.extractor.aextract(text, source=self._source(state, runtime), runtime=runtime)
+        source, extractor = self._source(state, runtime), self.extractor
+        facts = yield Call(lambda: extractor.extract(text, source=source, runtime=runtime),
+                           lambda: extractor.aextract(text, source=source, runtime=runtime))
         memory.remember(state["seeker_id"], facts)
         return {}

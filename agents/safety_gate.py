@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.runtime import Runtime
 
 from escgraph.agents._base import AgentNode, context_of
+from escgraph.agents._flow import Call, Flow
 from escgraph.agents.safety import SafetyDetector, default_detector, safety_reply
 from escgraph.types import SafetyVerdict
 
@@ -58,17 +59,13 @@ class SafetyGate(AgentNode):
     def _locale(self, runtime: Runtime | None) -> str:
         return self.locale or context_of(runtime).locale or "en"
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+    def flow(self, state: dict, runtime: Runtime | None) -> Flow[dict]:
         text = last_human_text(state.get("messages"))
         if text is None:
             return self._update(_no_message(), runtime)
-        return self._update(self._detector(runtime).check(text), runtime)
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        text = last_human_text(state.get("messages"))
-        if text is None:
-            return self._update(_no_message(), runtime)
-        return self._update(await self._detector(runtime).acheck(text), runtime)
+        detector = self._detector(runtime)
+        verdict = yield Call(lambda: detector.check(text), lambda: detector.acheck(text))
+        return self._update(verdict, runtime)
 
     def _update(self, verdict: SafetyVerdict, runtime: Runtime | None) -> dict:
         update: dict[str, Any] = {"safety": verdict.model_dump()}

@@ -8,10 +8,11 @@ from langgraph.runtime import Runtime
 
 from escgraph.agents._base import AgentNode
 from escgraph.agents._dialogue import as_chat, message_text
-from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._flow import Flow, ask
+from escgraph.agents._models import resolve_model, resolve_prompt, role_config
 from escgraph.agents._text import clean_reply, is_degenerate
 from escgraph.profiles import SeekerProfile
-from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.prompts import PromptTemplate
 
 __all__ = ["SimulatedSeeker"]
 
@@ -21,13 +22,13 @@ class SimulatedSeeker(AgentNode):
     given; it never reveals that it is simulated or what its hidden intent is (the intent is not in its prompt
     here; the SAGE seeker-judge reasons about it separately)."""
 
-    name = "seeker"
+    name = prompt_name = "seeker"
 
     def __init__(self, profile: SeekerProfile, model: BaseChatModel | None = None, *,
                  prompt: PromptTemplate | str | None = None, role: str = "seeker", retries: int = 1) -> None:
         self.profile = profile
         self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "seeker")
+        self.prompt = resolve_prompt(prompt, self.prompt_name)
         self.role = role
         self.retries = retries
 
@@ -51,25 +52,13 @@ class SimulatedSeeker(AgentNode):
     def _fallback(self) -> str:
         return self.profile.first_talk or self.profile.situation
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+    def flow(self, state: dict, runtime: Runtime | None) -> Flow[dict]:
         if (opening := self._opening(state)) is not None:
             return self._update(opening)
         model = resolve_model(self.model, runtime, self.role)
         messages = as_chat(state.get("messages", []), self.system_prompt(), speaker="seeker")
         for _ in range(self.retries + 1):
-            text = clean_reply(message_text(model.invoke(messages, config=role_config(self.role, self.name))),
-                               max_sentences=2)
-            if not is_degenerate(text):
-                return self._update(text)
-        return self._update(self._fallback())
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        if (opening := self._opening(state)) is not None:
-            return self._update(opening)
-        model = resolve_model(self.model, runtime, self.role)
-        messages = as_chat(state.get("messages", []), self.system_prompt(), speaker="seeker")
-        for _ in range(self.retries + 1):
-            ai = await model.ainvoke(messages, config=role_config(self.role, self.name))
+            ai = yield ask(model, messages, config=role_config(self.role, self.name))
             text = clean_reply(message_text(ai), max_sentences=2)
             if not is_degenerate(text):
                 return self._update(text)

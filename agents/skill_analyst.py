@@ -25,9 +25,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from escgraph.agents._models import resolve_prompt
 from escgraph.agents.strategy_counselor import StageName, StrategyName
 from escgraph.llm.usage import UsageTracker
-from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.prompts import PromptTemplate
 from escgraph.skills_bank.evolution import EvidenceRef, Finding, SkillEdit
 from escgraph.skills_bank.schema import SKILL_ID, Skill
 
@@ -105,15 +106,15 @@ class SkillAnalyst:
     """Proposes edits for findings. Satisfies the evolution loop's ``Analyst`` protocol."""
 
     role = "analyst"
+    prompt_name, new_skill_prompt_name = "skill_analyst", "skill_analyst_new"
 
     def __init__(self, model: BaseChatModel, *, spec: str = "custom", prompt: PromptTemplate | str | None = None,
                  new_skill_prompt: PromptTemplate | str | None = None,
                  settings: Mapping[str, Any] | None = None) -> None:
         self.model = model
         self.spec = spec
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "skill_analyst")
-        self.new_skill_prompt = new_skill_prompt if isinstance(new_skill_prompt, PromptTemplate) \
-            else load_prompt(new_skill_prompt or "skill_analyst_new")
+        self.prompt = resolve_prompt(prompt, self.prompt_name)
+        self.new_skill_prompt = resolve_prompt(new_skill_prompt, self.new_skill_prompt_name)
         self.settings = dict(settings or {})
 
     def config(self) -> dict[str, Any]:
@@ -196,9 +197,11 @@ class SkillAnalyst:
 class SkillDistiller:
     """Skill discovery's analyst: writes one skill from a cluster of intervention units that helped."""
 
+    prompt_name = "skill_distiller"
+
     def __init__(self, model: BaseChatModel, *, prompt: PromptTemplate | str | None = None) -> None:
         self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "skill_distiller")
+        self.prompt = resolve_prompt(prompt, self.prompt_name)
 
     def distil(self, cluster: Any, existing: list[str]) -> Skill | None:
         examples = "\n".join(f"unit {n} (seeker felt {_quote(u.state.emotion, 40)}, stage {u.state.stage}):\n"

@@ -14,6 +14,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from escgraph.agents._dialogue import dialogue_lines
+from escgraph.agents._models import resolve_prompt
 from escgraph.agents.strategy_counselor import (
     StageName,
     StrategyCounselor,
@@ -21,7 +22,7 @@ from escgraph.agents.strategy_counselor import (
     StrategyName,
     strategy_definitions,
 )
-from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.prompts import PromptTemplate
 from escgraph.types import STRATEGIES
 
 __all__ = ["SkillStrategyCounselor", "SkillDecision"]
@@ -43,13 +44,13 @@ class SkillDecision(BaseModel):
 
 
 class SkillStrategyCounselor(StrategyCounselor):
-    name = "skill_counselor"
+    name = skill_prompt_name = "skill_counselor"  # self.prompt stays the strategy counselor's, for no skills
 
     def __init__(self, model=None, *, prompt: PromptTemplate | str | None = None, max_repeat: int = 2,  # noqa: ANN001
                  role: str = "counselor", planner=None, planner_mode: str = "hybrid") -> None:  # noqa: ANN001
         # with a planner, "hybrid" keeps the skill choice (the LLM sees the planner's distribution)
         super().__init__(model, max_repeat=max_repeat, role=role, planner=planner, planner_mode=planner_mode)
-        self.skill_prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "skill_counselor")
+        self.skill_prompt = resolve_prompt(prompt, self.skill_prompt_name)
 
     @staticmethod
     def _skills(state: dict) -> list[dict]:

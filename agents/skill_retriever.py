@@ -7,7 +7,6 @@ text later nodes need (name, why it matched, a few guidance steps, the main risk
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from langchain_core.messages import HumanMessage
@@ -61,9 +60,6 @@ class SkillRetrieverNode(AgentNode):
         }
 
     def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+        # embedding the query is CPU work: under ainvoke, AgentNode runs this in a worker thread
         hits = self._retriever(runtime).retrieve(self.query_state(state), k=self.k)
         return {"retrieved": [skill_summary(hit) for hit in hits]}
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        # embedding the query is CPU work: keep it off the event loop
-        return await asyncio.to_thread(self.run, state, runtime)

@@ -6,13 +6,11 @@ from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from escgraph.agents._base import AgentNode
+from escgraph.agents._kinds import StructuredAgent
 from escgraph.agents._dialogue import dialogue_lines
-from escgraph.agents._models import resolve_model, role_config
-from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.prompts import PromptTemplate
 
 __all__ = ["SeekerStateTracker", "SeekerStateReading", "EMOTIONS"]
 
@@ -31,20 +29,19 @@ class SeekerStateReading(BaseModel):
     summary: str = Field(max_length=200, description="one sentence: the seeker's situation so far")
 
 
-class SeekerStateTracker(AgentNode):
+class SeekerStateTracker(StructuredAgent):
     """Writes ``assessment`` = {emotion, intensity, stage, summary} for the nodes after it (skill retrieval, strategy).
 
     ``action`` is not reached before the seeker has spoken ``min_turns_before_action`` times (a small model jumps
     to advice too early).
     """
 
-    name = "state_tracker"
+    name = prompt_name = "state_tracker"
+    schema = SeekerStateReading
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  role: str = "counselor", min_turns_before_action: int = 2) -> None:
-        self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "state_tracker")
-        self.role = role
+        super().__init__(model, prompt=prompt, role=role)
         self.min_turns_before_action = min_turns_before_action
 
     def messages(self, state: dict) -> list:
@@ -55,7 +52,7 @@ class SeekerStateTracker(AgentNode):
                                   or "none yet")
         return [SystemMessage(self.prompt.render("system", emotions=", ".join(EMOTIONS))), HumanMessage(user)]
 
-    def _finish(self, state: dict, reading: SeekerStateReading) -> dict:
+    def finish(self, state: dict, reading: SeekerStateReading) -> dict:
         seeker_turns = sum(1 for m in state.get("messages", []) if isinstance(m, HumanMessage))
         stage = reading.stage
         if stage == "action" and seeker_turns < self.min_turns_before_action:
@@ -64,11 +61,3 @@ class SeekerStateTracker(AgentNode):
         return {"assessment": {"emotion": reading.emotion, "intensity": reading.intensity, "stage": stage,
                                "summary": summary}}
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
-        tracker = resolve_model(self.model, runtime, self.role).with_structured_output(SeekerStateReading)
-        return self._finish(state, tracker.invoke(self.messages(state), config=role_config(self.role, self.name)))
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        tracker = resolve_model(self.model, runtime, self.role).with_structured_output(SeekerStateReading)
-        reading = await tracker.ainvoke(self.messages(state), config=role_config(self.role, self.name))
-        return self._finish(state, reading)

@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 
 from escgraph.agents._base import AgentNode
 from escgraph.agents._dialogue import dialogue_lines
-from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._flow import Flow, ask
+from escgraph.agents._models import resolve_model, resolve_prompt, role_config
 from escgraph.agents._text import clean_rationale
 from escgraph.agents.planner_guidance import PlannerGuided
-from escgraph.prompts import PromptTemplate, load_data, load_prompt
+from escgraph.prompts import PromptTemplate, load_data
 from escgraph.types import STRATEGIES
 
 __all__ = ["StrategyCounselor", "StrategyDecision", "strategy_definitions"]
@@ -59,13 +60,13 @@ class StrategyCounselor(PlannerGuided, AgentNode):
     stage-appropriate alternative and says so in the rationale.
     """
 
-    name = "strategy_counselor"
+    name = prompt_name = "strategy_counselor"
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  max_repeat: int = 2, role: str = "counselor", planner: Any = None,
                  planner_mode: str = "planner") -> None:
         self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "strategy_counselor")
+        self.prompt = resolve_prompt(prompt, self.prompt_name)
         self.max_repeat = max_repeat
         self.role = role
         # an external strategy planner (escgraph.planner): "planner" follows its choice without asking the LLM;
@@ -131,30 +132,17 @@ class StrategyCounselor(PlannerGuided, AgentNode):
                                     rationale=rationale, repeat_reason="the trained planner ranks it first")
         return self.with_planner_record(self.complete(state, decision), distribution, None)
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+    def flow(self, state: dict, runtime: Runtime | None) -> Flow[dict]:
         distribution = self.planner_distribution(state)
         if distribution is not None and self.planner_mode == "planner":
             return self._planner_only(state, distribution)
         note = self.planner_note(distribution) if distribution is not None else ""
         chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.decision_schema(state))
         config = role_config(self.role, self.name)
-        decision = chooser.invoke(self.messages(state, note), config=config)
+        decision = yield ask(chooser, self.messages(state, note), config=config)
         if self._needs_second_ask(state, decision):
-            decision = chooser.invoke(self.messages(state, f"{note} {self._repeat_note(decision.strategy)}".strip()),
-                                      config=config)
-        return self.with_planner_record(self.complete(state, decision), distribution, decision.strategy)
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        distribution = self.planner_distribution(state)
-        if distribution is not None and self.planner_mode == "planner":
-            return self._planner_only(state, distribution)
-        note = self.planner_note(distribution) if distribution is not None else ""
-        chooser = resolve_model(self.model, runtime, self.role).with_structured_output(self.decision_schema(state))
-        config = role_config(self.role, self.name)
-        decision = await chooser.ainvoke(self.messages(state, note), config=config)
-        if self._needs_second_ask(state, decision):
-            decision = await chooser.ainvoke(
-                self.messages(state, f"{note} {self._repeat_note(decision.strategy)}".strip()), config=config)
+            again = f"{note} {self._repeat_note(decision.strategy)}".strip()
+            decision = yield ask(chooser, self.messages(state, again), config=config)
         return self.with_planner_record(self.complete(state, decision), distribution, decision.strategy)
 
 

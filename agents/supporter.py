@@ -8,10 +8,11 @@ from langgraph.runtime import Runtime
 
 from escgraph.agents._base import AgentNode
 from escgraph.agents._dialogue import as_chat, last_seeker_text, message_text
-from escgraph.agents._models import resolve_model, role_config
+from escgraph.agents._flow import Flow, ask
+from escgraph.agents._models import resolve_model, resolve_prompt, role_config
 from escgraph.agents._text import clean_reply, is_degenerate
 from escgraph.agents.strategy_counselor import strategy_definitions
-from escgraph.prompts import PromptTemplate, load_prompt
+from escgraph.prompts import PromptTemplate
 
 __all__ = ["Supporter"]
 
@@ -30,12 +31,12 @@ class Supporter(AgentNode):
     resort is a short reflective reply built from the seeker's own words, marked ``reply_source: fallback``.
     """
 
-    name = "supporter"
+    name = prompt_name = "supporter"
 
     def __init__(self, model: BaseChatModel | None = None, *, prompt: PromptTemplate | str | None = None,
                  max_sentences: int = 2, retries: int = 2, history_turns: int = 8, role: str = "counselor") -> None:
         self.model = model
-        self.prompt = prompt if isinstance(prompt, PromptTemplate) else load_prompt(prompt or "supporter")
+        self.prompt = resolve_prompt(prompt, self.prompt_name)
         self.max_sentences = max_sentences
         self.retries = retries
         self.history_turns = history_turns
@@ -67,22 +68,11 @@ class Supporter(AgentNode):
             "turn": int(state.get("turn") or 0) + 1,
         }
 
-    def run(self, state: dict, runtime: Runtime | None = None) -> dict:
+    def flow(self, state: dict, runtime: Runtime | None) -> Flow[dict]:
         model = resolve_model(self.model, runtime, self.role)
         messages = self.messages(state)
         for attempt in range(self.retries + 1):
-            ai = model.invoke(messages, config=role_config(self.role, self.name), stop=STOP_SEQUENCES)
-            reply = self._accept(message_text(ai))
-            if reply:
-                return self._update(state, reply, "model" if attempt == 0 else "model_retry")
-            messages = [*messages, SystemMessage(_RETRY_NUDGE)]
-        return self._update(state, fallback_reply(state), "fallback")
-
-    async def arun(self, state: dict, runtime: Runtime | None = None) -> dict:
-        model = resolve_model(self.model, runtime, self.role)
-        messages = self.messages(state)
-        for attempt in range(self.retries + 1):
-            ai = await model.ainvoke(messages, config=role_config(self.role, self.name), stop=STOP_SEQUENCES)
+            ai = yield ask(model, messages, config=role_config(self.role, self.name), stop=STOP_SEQUENCES)
             reply = self._accept(message_text(ai))
             if reply:
                 return self._update(state, reply, "model" if attempt == 0 else "model_retry")
