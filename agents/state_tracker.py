@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from escgraph.agents._kinds import StructuredAgent
 from escgraph.agents._dialogue import dialogue_lines
 from escgraph.prompts import PromptTemplate
+from escgraph.types import StageName
 
 __all__ = ["SeekerStateTracker", "SeekerStateReading", "EMOTIONS"]
 
@@ -25,7 +26,7 @@ class SeekerStateReading(BaseModel):
 
     emotion: EmotionName
     intensity: int = Field(ge=1, le=5, description="1 mild .. 5 overwhelming")
-    stage: Literal["exploration", "comforting", "action"]
+    stage: StageName
     summary: str = Field(max_length=200, description="one sentence: the seeker's situation so far")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -16,15 +16,9 @@ from escgraph.agents._models import resolve_model, resolve_prompt, role_config
 from escgraph.agents._text import clean_rationale
 from escgraph.agents.planner_guidance import PlannerGuided
 from escgraph.prompts import PromptTemplate, load_data
-from escgraph.types import STRATEGIES
+from escgraph.types import STRATEGIES, StageName, StrategyName
 
 __all__ = ["StrategyCounselor", "StrategyDecision", "strategy_definitions"]
-
-StrategyName = Literal[
-    "Question", "Restatement or Paraphrasing", "Reflection of feelings", "Self-disclosure",
-    "Affirmation and Reassurance", "Providing Suggestions", "Information", "Others",
-]
-StageName = Literal["exploration", "comforting", "action"]
 
 
 class StrategyDecision(BaseModel):
@@ -146,8 +140,5 @@ class StrategyCounselor(PlannerGuided, AgentNode):
         return self.with_planner_record(self.complete(state, decision), distribution, decision.strategy)
 
 
-STAGE_OF_STRATEGY = {  # the ESConv stage a strategy usually belongs to
-    "Question": "exploration", "Restatement or Paraphrasing": "exploration", "Reflection of feelings": "comforting",
-    "Self-disclosure": "comforting", "Affirmation and Reassurance": "comforting", "Providing Suggestions": "action",
-    "Information": "action", "Others": "comforting",
-}
+# the ESConv stage a strategy usually belongs to, as strategies.yaml gives it
+STAGE_OF_STRATEGY: dict[str, str] = {name: d["stage"] for name, d in strategy_definitions().items()}

@@ -11,7 +11,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -22,8 +22,11 @@ if TYPE_CHECKING:  # imported lazily: core must not import agents at runtime
     from langchain_core.language_models import BaseChatModel
 
 __all__ = [
+    "STAGES",
     "STRATEGIES",
+    "StageName",
     "Strategy",
+    "StrategyName",
     "SafetyVerdict",
     "ESCState",
     "ESCContext",
@@ -34,8 +37,20 @@ __all__ = [
 ]
 
 
+StageName = Literal["exploration", "comforting", "action"]
+"""The three ESConv stages of a support conversation (the stage of each strategy is in ``strategies.yaml``)."""
+STAGES: tuple[str, ...] = get_args(StageName)
+
+StrategyName = Literal[
+    "Question", "Restatement or Paraphrasing", "Reflection of feelings", "Self-disclosure",
+    "Affirmation and Reassurance", "Providing Suggestions", "Information", "Others",
+]
+"""The eight ESConv support strategies (Liu et al., 2021), as the type structured outputs use."""
+STRATEGIES: tuple[str, ...] = get_args(StrategyName)
+
+
 class Strategy(str, Enum):
-    """The eight ESConv support strategies (Liu et al., 2021)."""
+    """The eight ESConv support strategies (Liu et al., 2021) as an enum, in the order of ``STRATEGIES``."""
 
     QUESTION = "Question"
     RESTATEMENT = "Restatement or Paraphrasing"
@@ -47,7 +62,7 @@ class Strategy(str, Enum):
     OTHERS = "Others"
 
 
-STRATEGIES: tuple[str, ...] = tuple(s.value for s in Strategy)
+assert tuple(s.value for s in Strategy) == STRATEGIES
 
 ROLES: tuple[str, ...] = ("counselor", "seeker", "judge", "critic", "analyst", "safety")
 

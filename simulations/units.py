@@ -20,10 +20,10 @@ from escgraph.skills_bank.schema import (
     SupportAction,
     UnitSource,
 )
+from escgraph.types import STAGES
 
 __all__ = ["intervention_units", "write_units", "intensity_from_score"]
 
-_STAGES = ("exploration", "comforting", "action")
 
 
 def intensity_from_score(score: float | None) -> int:
@@ -51,7 +51,7 @@ def _episode_units(run_name: str, episode: EpisodeResult) -> Iterable[Interventi
             id=f"{run_name}:{episode.episode_id}:{turn.idx}",
             state=SeekerState(emotion=str(assessment.get("emotion") or profile.get("emotion_type") or "unknown"),
                               intensity=int(assessment.get("intensity") or intensity_from_score(score)),
-                              stage=stage if stage in _STAGES else "exploration", situation=situation),
+                              stage=stage if stage in STAGES else "exploration", situation=situation),
             action=SupportAction(strategy=turn.strategy, skill_id=turn.extra.get("skill_id"), reply=turn.text),
             outcome=InterventionOutcome(emotion_change=answer.change if judged else None,
                                         seeker_feedback=answer.text if judged else None),

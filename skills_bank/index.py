@@ -28,13 +28,13 @@ from chromadb.errors import NotFoundError
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from escgraph.embeddings import embed
+from escgraph.types import STAGES
 from escgraph.skills_bank.schema import Skill
 
 __all__ = ["Where", "SkillIndex", "MiniLMEmbeddingFunction", "InMemorySkillIndex", "ChromaSkillIndex",
            "skill_metadata", "content_hash", "collection_name"]
 
 Where = Mapping[str, str | int | bool]
-STAGES = ("exploration", "comforting", "action")
 _MODEL = "all-MiniLM-L6-v2"
 _MARKER = "escgraph-skills"  # collection metadata tag: only collections carrying it are ever pruned
 _EMBED_BATCH = 256

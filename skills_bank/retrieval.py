@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from escgraph.skills_bank.schema import Skill
+from escgraph.types import STAGES
 
 if TYPE_CHECKING:
     from escgraph.skills_bank.index import SkillIndex
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["RetrievedSkill", "SkillRetriever", "build_query", "RELAX_ORDER"]
 
 RELAX_ORDER = ("emotion", "situation", "intensity")
-_STAGES = ("exploration", "comforting", "action")
 _STRENGTH = {1: "mild", 2: "moderate", 3: "strong", 4: "very strong", 5: "overwhelming"}
 _SEEKER = re.compile(r"^\s*(seeker|usr|user|client|help[- ]?seeker)\s*:\s*", re.I)
 _SUPPORTER = re.compile(r"^\s*(supporter|sys|system|counselor|counsellor|assistant|therapist)\s*:\s*", re.I)
@@ -116,7 +116,7 @@ class SkillRetriever:
         situation = state.get("problem_type") or None
         if not situation and str(state.get("situation") or "").strip().lower() in self._situations:
             situation = str(state["situation"]).strip()
-        return {"stage": stage if stage in _STAGES else None,
+        return {"stage": stage if stage in STAGES else None,
                 "emotion": str(state.get("emotion") or "").strip() or None,
                 "intensity": _as_int(state.get("intensity")), "situation": situation}
 

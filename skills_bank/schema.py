@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from escgraph.types import STRATEGIES
+from escgraph.types import STRATEGIES, StageName
 
 __all__ = [
     "SKILL_ID",
@@ -32,7 +32,7 @@ __all__ = [
 
 SKILL_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")  # kebab-case; also the skill's file name
 SkillStatus = Literal["active", "retired", "flagged-unsafe"]
-Stage = Literal["exploration", "comforting", "action"]
+Stage = StageName
 
 
 class _Strict(BaseModel):
