@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from escgraph.cli._app import CLIError, app
 from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeUrlOption,
                                        RayAddressOption, RayGpusOption, SeekerUrlOption, run_options)
+
+if TYPE_CHECKING:
+    from escgraph.skills_bank.evolution.state import EvolutionState
 
 
 @app.command("evolve")
@@ -133,39 +137,40 @@ def evolve(
     except KeyboardInterrupt:
         raise CLIError(f"interrupted; finished steps are saved — continue with: escgraph evolve ... --out {out} "
                        f"--resume", code=130) from None
-    _print_outcome(console, state, out)
+    from escgraph.skills_bank.evolution import EvolutionState
+
+    _print_outcome(console, EvolutionState.coerce(state), out)
 
 
-def _print_outcome(console, state: dict, out: Path) -> None:  # noqa: ANN001
+def _print_outcome(console, state: EvolutionState, out: Path) -> None:  # noqa: ANN001
     from rich.table import Table
 
-    table = Table(title=f"evolution {out.name}: {state['status']}")
+    table = Table(title=f"evolution {out.name}: {state.status}")
     for column in ("round", "bank", "SAGE score", "findings", "accepted", "rejected"):
         table.add_column(column)
-    for r in state["rounds"]:
-        summary = (r.get("base") or {}).get("summary") or {}
-        proposals = r.get("proposals") or []
+    for r in state.rounds:
+        summary = r.base.summary if r.base else {}
+        proposals = r.proposals or []
         score = summary.get("sage_score")
-        table.add_row(str(r["round"]), r["start_version"] + (f" → {r['committed']}" if r.get("committed") else ""),
-                      "n/a" if score is None else f"{score:.1f}",
-                      str(len((r.get("analysis") or {}).get("findings", []))),
-                      str(sum(p["status"] == "accepted" for p in proposals)),
-                      str(sum(p["status"] != "accepted" for p in proposals)))
+        table.add_row(str(r.round), r.start_version + (f" → {r.committed}" if r.committed else ""),
+                      "n/a" if score is None else f"{score:.1f}", str(len(r.findings())),
+                      str(sum(p.status == "accepted" for p in proposals)),
+                      str(sum(p.status != "accepted" for p in proposals)))
     console.print(table)
-    for r in state["rounds"]:
-        health = r.get("judge_health") or {}
-        if health.get("healthy") is False:
-            how = "verified anyway (--force-judge)" if health.get("forced") else "edits were not verified"
-            console.print(f"[yellow]round {r['round']}: the judge is unhealthy; {how}:[/yellow]", soft_wrap=True)
-            for warning in health.get("warnings") or []:
+    for r in state.rounds:
+        health = r.judge_health
+        if health is not None and health.healthy is False:
+            how = "verified anyway (--force-judge)" if health.forced else "edits were not verified"
+            console.print(f"[yellow]round {r.round}: the judge is unhealthy; {how}:[/yellow]", soft_wrap=True)
+            for warning in health.warnings:
                 console.print(f"  - {warning}", soft_wrap=True, markup=False, style="yellow")
-    held = state.get("holdout")
+    held = state.holdout
     if held:
-        start, final = held["start"].get("sage_score"), held["final"].get("sage_score")
-        line = (f"held-out ({len(held['profiles'])} profiles): {held['start_version']} "
-                f"{'n/a' if start is None else f'{start:.1f}'} → {held['final_version']} "
+        start, final = held.start.get("sage_score"), held.final.get("sage_score")
+        line = (f"held-out ({len(held.profiles)} profiles): {held.start_version} "
+                f"{'n/a' if start is None else f'{start:.1f}'} → {held.final_version} "
                 f"{'n/a' if final is None else f'{final:.1f}'}")
-        sage = (held.get("paired") or {}).get("sage_score") or {}
+        sage = (held.paired or {}).get("sage_score") or {}
         if sage.get("n"):
             low, high = sage.get("ci_low"), sage.get("ci_high")
             line += (f"; paired Δ {sage['mean']:+.1f} (95% CI {'?' if low is None else f'{low:+.1f}'} to "
@@ -194,16 +199,16 @@ def evolve_replay(
     from escgraph.simulations.spec import RunSpec
     from escgraph.simulations.store import RunStoreError
     from escgraph.skills_bank.bankfiles import SkillBankError
-    from escgraph.skills_bank.evolution import EvolutionError, load_state, recorded_profiles, replay_round
+    from escgraph.skills_bank.evolution import EvolutionError, read_state, recorded_profiles, replay_round
 
     console = Console(stderr=True)
     out = out or evolution / f"replay-round-{round_number}"
     try:
-        state = load_state(evolution)
+        state = read_state(evolution)
         profiles = recorded_profiles(evolution)
-        template = RunSpec.model_validate({**state["config"]["simulator"], "profiles": profiles,
+        template = RunSpec.model_validate({**state.config["simulator"], "profiles": profiles,
                                            "concurrency": concurrency})
-        analyst_cfg = state["config"]["analyst"]
+        analyst_cfg = state.config["analyst"]
         pinned = dict(analyst_cfg.get("settings") or {})
         analyst = SkillAnalyst(load_chat_model(analyst_cfg["model"], base_url=template.base_url_for("counselor"), **pinned),
                                spec=analyst_cfg["model"], settings=pinned)

@@ -6,6 +6,7 @@
   conflicts, instructions to the model, links, contacts not in the crisis resources, doses, copied seeker text);
 - ``verify``: accept a candidate bank only if, against a control arm on the same episode keys, a paired test shows
   it helps and nothing regresses;
+- ``state``: the typed records of ``evolution.json`` (rounds, proposals, verdicts, confirmation, holdout);
 - ``loop``: the resumable rounds, committing accepted edits as new bank versions with provenance;
 - ``replay``: replay one round from its recorded settings and compare;
 - ``report``: the HTML evolution report.
@@ -30,6 +31,17 @@ from escgraph.skills_bank.evolution.loop import (
     run_evolution,
 )
 from escgraph.skills_bank.evolution.replay import compare_rounds, recorded_profiles, replay_round
+from escgraph.skills_bank.evolution.state import (
+    BaseRun,
+    ConfirmationRecord,
+    EvolutionState,
+    HoldoutResult,
+    JudgeHealth,
+    Proposal,
+    RoundState,
+    VerificationRecord,
+    read_state,
+)
 from escgraph.skills_bank.evolution.screen import ScreenHit, screen_text
 from escgraph.skills_bank.evolution.traces import Finding, TraceAnalysis, analyse_traces
 from escgraph.skills_bank.evolution.verify import Verification, VerifyPolicy, verify_candidate
@@ -37,11 +49,18 @@ from escgraph.skills_bank.evolution.verify import Verification, VerifyPolicy, ve
 __all__ = [
     "AMENDABLE_FIELDS",
     "Analyst",
+    "BaseRun",
+    "ConfirmationRecord",
     "EvidenceRef",
     "EvolutionError",
     "EvolutionSettings",
+    "EvolutionState",
     "FieldChange",
     "Finding",
+    "HoldoutResult",
+    "JudgeHealth",
+    "Proposal",
+    "RoundState",
     "STATE_FILE",
     "ScreenHit",
     "SimulationResult",
@@ -49,6 +68,7 @@ __all__ = [
     "SkillEdit",
     "TraceAnalysis",
     "Verification",
+    "VerificationRecord",
     "VerifyPolicy",
     "analyse_traces",
     "compare_rounds",
@@ -56,6 +76,7 @@ __all__ = [
     "replay_round",
     "apply_edit",
     "load_state",
+    "read_state",
     "run_evolution",
     "screen_text",
     "validate_edit",

@@ -24,9 +24,9 @@ from escgraph.skills_bank.evolution.loop import (
     EvolutionSettings,
     Simulator,
     _profiles_digest,
-    load_state,
     run_evolution,
 )
+from escgraph.skills_bank.evolution.state import EvolutionState, read_state
 from escgraph.skills_bank.store import SkillBank
 
 __all__ = ["replay_round", "compare_rounds", "recorded_profiles", "REPLAY_FILE"]
@@ -36,7 +36,7 @@ REPLAY_FILE = "replay.json"
 
 def recorded_profiles(out_dir: str | Path) -> list[SeekerProfile]:
     """The evolution profiles saved with an evolution (checked against the digests in its state)."""
-    state = load_state(out_dir)
+    state = read_state(out_dir)
     path = Path(out_dir) / PROFILES_FILE
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -47,24 +47,22 @@ def recorded_profiles(out_dir: str | Path) -> list[SeekerProfile]:
             from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EvolutionError(f"{path} is unreadable: {exc}") from None
-    if _profiles_digest(profiles) != state["config"]["profiles"]:
+    if _profiles_digest(profiles) != state.config["profiles"]:
         raise EvolutionError(f"{path} does not match the profiles recorded in the evolution (edited?)")
     return profiles
 
 
-def _round_outcome(state: Mapping[str, Any], number: int, bank: SkillBank) -> dict[str, Any]:
-    rs = state["rounds"][number - 1]
-    base = ((rs.get("base") or {}).get("summary")) or {}
-    findings = (rs.get("analysis") or {}).get("findings") or []
-    committed = rs.get("committed")
+def _round_outcome(state: EvolutionState, number: int, bank: SkillBank) -> dict[str, Any]:
+    rs = state.rounds[number - 1]
+    base = rs.base.summary if rs.base else {}
     return {
-        "start_content": bank_fingerprint(bank.skills(rs["start_version"])),
+        "start_content": bank_fingerprint(bank.skills(rs.start_version)),
         "base": {k: base.get(k) for k in ("sage_score", "success", "failure", "finished")},
         "findings": [(f.get("skill_id"), f.get("trait"), f.get("value"), sorted(f.get("episodes") or []))
-                     for f in findings],
-        "proposals": [(p["edit"].get("kind"), p["edit"].get("skill_id"), p["status"],
-                       (p.get("verification") or {}).get("metrics")) for p in rs.get("proposals") or []],
-        "committed_content": bank_fingerprint(bank.skills(committed)) if committed else None,
+                     for f in rs.findings()],
+        "proposals": [(p.edit.get("kind"), p.edit.get("skill_id"), p.status,
+                       p.verification.metrics if p.verification else None) for p in rs.proposals or []],
+        "committed_content": bank_fingerprint(bank.skills(rs.committed)) if rs.committed else None,
     }
 
 
@@ -86,13 +84,13 @@ def replay_round(out_dir: str | Path, number: int, simulator: Simulator, analyst
     ``simulator`` and ``analyst`` must have the configuration recorded in the evolution (models, seeds, graph,
     settings); ``profiles`` default to the ones saved with it.
     """
-    state = load_state(out_dir)
-    rounds = state.get("rounds") or []
+    state = read_state(out_dir)
+    rounds = state.rounds
     if not 1 <= number <= len(rounds):
         raise EvolutionError(f"{out_dir} has {len(rounds)} round(s); there is no round {number} to replay")
-    if not rounds[number - 1].get("done"):
+    if not rounds[number - 1].done:
         raise EvolutionError(f"round {number} of {out_dir} has not finished; resume the evolution first")
-    config = state["config"]
+    config = state.config
     for name, current in (("simulator", simulator.config()), ("analyst", analyst.config())):
         if current != config[name]:
             changed = sorted(k for k in set(current) | set(config[name]) if current.get(k) != config[name].get(k))
@@ -104,8 +102,8 @@ def replay_round(out_dir: str | Path, number: int, simulator: Simulator, analyst
     replay_dir = Path(replay_dir)
     if (replay_dir / REPLAY_FILE).exists():
         raise EvolutionError(f"{replay_dir} already holds a replay; choose another folder")
-    original_bank = SkillBank.open(state["bank_path"])
-    start = rounds[number - 1]["start_version"]
+    original_bank = SkillBank.open(state.bank_path)
+    start = rounds[number - 1].start_version
     scratch_path = replay_dir / "bank"
     if (scratch_path / "bank.yaml").exists():  # an interrupted replay: continue on the same scratch bank
         scratch = SkillBank.open(scratch_path)
@@ -118,7 +116,7 @@ def replay_round(out_dir: str | Path, number: int, simulator: Simulator, analyst
                                    settings=settings, resume=(replay_dir / "evolution").exists(),
                                    reply_flagged=reply_flagged, log=log)
     recorded = _round_outcome(state, number, original_bank)
-    replayed = _round_outcome(replayed_state, 1, scratch)
+    replayed = _round_outcome(EvolutionState.coerce(replayed_state), 1, scratch)
     differences = compare_rounds(recorded, replayed)
     result = {"evolution": str(out_dir), "round": number, "start_version": start,
               "identical": not differences, "differences": differences,

@@ -16,6 +16,7 @@ from typing import Any
 from escgraph.files import atomic_write
 from escgraph.skills_bank.diff import diff_versions, word_diff
 from escgraph.skills_bank.diff_html import DIFF_CSS, diff_sections
+from escgraph.skills_bank.evolution.state import EvolutionState, Proposal, RoundState, VerificationRecord
 from escgraph.skills_bank.store import SkillBank
 
 __all__ = ["render_evolution_report", "write_evolution_report"]
@@ -98,7 +99,7 @@ def _p(value: Any) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def _arms_table(m: Mapping[str, Any], verification: Mapping[str, Any]) -> str:
+def _arms_table(m: Mapping[str, Any], verification: VerificationRecord | None) -> str:
     """Control arm against candidate arm on the same episode keys, with paired intervals and p-values."""
     conf = f"{m.get('confidence', 0.9):.0%}"
     rows = [f"<tr><td>target group ({m['target_n']} paired episodes)</td><td class=num>"
@@ -123,32 +124,33 @@ def _arms_table(m: Mapping[str, Any], verification: Mapping[str, Any]) -> str:
                       f"<tr><td><code>{_e(eid)}</code></td><td>{'target' if eid in target else 'regression'}"
                       f"</td><td class=num>{_num(d, True)}</td></tr>" for eid, d in deltas.items())
                   + "</table></details>")
-    where = (f"<p class=muted>control arm <code>{_e(verification.get('control'))}</code> · candidate arm "
-             f"<code>{_e(verification.get('folder'))}</code> · {_e(m.get('method', ''))}; α {m.get('alpha')}</p>"
-             if verification.get("control") else "")
+    where = (f"<p class=muted>control arm <code>{_e(verification.control)}</code> · candidate arm "
+             f"<code>{_e(verification.folder)}</code> · {_e(m.get('method', ''))}; α {m.get('alpha')}</p>"
+             if verification is not None and verification.control else "")
     return ("<table><tr><th></th><th>control (base bank)</th><th>candidate</th><th>Δ mean</th>"
             f"<th>{conf} CI</th><th>p (one-sided)</th><th>p (Holm)</th></tr>" + "".join(rows) + "</table>"
             + where + detail)
 
 
-def _proposal(p: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]]) -> str:
-    edit, status = p["edit"], p["status"]
+def _proposal(p: Proposal, before: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]]) -> str:
+    """One proposal; ``before`` holds the starting values of the fields its edit sets."""
+    edit, status = p.edit, p.status
     title = f"{edit['id']}: {edit['kind'].replace('_', ' ')} <code>{_e(edit['skill_id'])}</code>"
     parts = [f"<div class=proposal><b>{title}</b> <span class='badge {_e(status)}'>{_e(status)}</span>"
-             + (f" <span class=muted>at {_e(p['stage'])}</span>" if p.get("stage") else ""),
+             + (f" <span class=muted>at {_e(p.stage)}</span>" if p.stage else ""),
              f"<p>{_e(edit['rationale'])}</p>"]
-    if p.get("reasons"):
-        parts.append("<p><b>Why:</b></p><ul>" + "".join(f"<li>{_e(r)}</li>" for r in p["reasons"]) + "</ul>")
+    if p.reasons:
+        parts.append("<p><b>Why:</b></p><ul>" + "".join(f"<li>{_e(r)}</li>" for r in p.reasons) + "</ul>")
     for path, value in sorted((edit.get("set") or {}).items()):
-        parts.append(f"<div class=field><b>{_e(path)}</b>: {_words(p.get('before', {}).get(path), value)}</div>"
-                     if p.get("before") else f"<div class=field><b>{_e(path)}</b>: {_words([], value)}</div>")
+        parts.append(f"<div class=field><b>{_e(path)}</b>: {_words(before.get(path), value)}</div>"
+                     if before else f"<div class=field><b>{_e(path)}</b>: {_words([], value)}</div>")
     if edit.get("skill"):
         skill = edit["skill"]
         parts.append(f"<div class=field><b>new skill</b>: {_e(skill['name'])} — {_e(skill['summary'])}"
                      f"{_words([], skill['guidance'])}</div>")
-    metrics = (p.get("verification") or {}).get("metrics") or {}
+    metrics = p.verification.metrics if p.verification else {}
     if "target_ci" in metrics:
-        parts.append(_arms_table(metrics, p.get("verification") or {}))
+        parts.append(_arms_table(metrics, p.verification))
     elif "target_before" in metrics:  # evolutions from before the control arm: compared with the base run
         parts.append("<table><tr><th></th><th>before</th><th>after</th><th>Δ</th></tr>"
                      f"<tr><td>target ({len(metrics['target'])} episodes)</td><td class=num>"
@@ -167,19 +169,19 @@ def _proposal(p: Mapping[str, Any], findings: Mapping[str, Mapping[str, Any]]) -
     return "".join(parts)
 
 
-def _round(r: Mapping[str, Any], bank: SkillBank | None) -> str:
-    base = (r.get("base") or {}).get("summary") or {}
-    parts = [f"<h2>Round {r['round']} <span class=muted>(bank {_e(r['start_version'])}"
-             + (f" → {_e(r['committed'])}" if r.get("committed") else ", unchanged") + ")</span></h2>",
+def _round(r: RoundState, bank: SkillBank | None) -> str:
+    base = r.base.summary if r.base else {}
+    parts = [f"<h2>Round {r.round} <span class=muted>(bank {_e(r.start_version)}"
+             + (f" → {_e(r.committed)}" if r.committed else ", unchanged") + ")</span></h2>",
              f"<p>SAGE score {_num(base.get('sage_score'))} · {base.get('success', 0)} success · "
              f"{base.get('failure', 0)} failure · {base.get('finished', 0)} episodes finished</p>"]
-    health = r.get("judge_health") or {}
-    if health.get("healthy") is False:
-        what = ("edits were verified anyway (--force-judge)" if health.get("forced")
+    health = r.judge_health
+    if health is not None and health.healthy is False:
+        what = ("edits were verified anyway (--force-judge)" if health.forced
                 else "edits were not verified or accepted (pass --force-judge to override)")
         parts.append(f"<div class=warn><b>The judge of this round's base run is unhealthy; {what}.</b><ul>"
-                     + "".join(f"<li>{_e(w)}</li>" for w in health.get("warnings") or []) + "</ul></div>")
-    analysis = r.get("analysis")
+                     + "".join(f"<li>{_e(w)}</li>" for w in health.warnings) + "</ul></div>")
+    analysis = r.analysis
     if analysis:
         parts.append(f"<p>{len(analysis['selected'])} of {analysis['scored']} episodes failed or gained little.</p>")
         rows = "".join(f"<tr><td>{_e(trait.replace('_', ' '))}</td><td>{_e(value)}</td><td class=num>"
@@ -199,34 +201,32 @@ def _round(r: Mapping[str, Any], bank: SkillBank | None) -> str:
                                                           for f in analysis["findings"]) + "</ul>")
         else:
             parts.append("<p>No finding: no skill or seeker group stood out among the falls.</p>")
-    findings = {f["id"]: f for f in (analysis or {}).get("findings", [])}
-    proposals = r.get("proposals") or []
-    if proposals:
+    findings = {f["id"]: f for f in r.findings()}
+    if r.proposals:
         parts.append("<h3>Proposals</h3>")
-        start = bank.skills(r["start_version"]) if bank is not None else {}
-        for p in proposals:
-            sid = p["edit"]["skill_id"]
+        start = bank.skills(r.start_version) if bank is not None else {}
+        for p in r.proposals:
             before = {}
-            if sid in start:
-                data = start[sid].model_dump(mode="json")
-                for path in p["edit"].get("set") or {}:
+            if p.skill_id in start:
+                data = start[p.skill_id].model_dump(mode="json")
+                for path in p.edit.get("set") or {}:
                     node: Any = data
                     for part in path.split("."):
                         node = node.get(part) if isinstance(node, dict) else None
                     before[path] = node
-            parts.append(_proposal({**p, "before": before}, findings))
-    if r.get("combined"):  # evolutions from before the confirmation step
-        c = r["combined"]
-        parts.append(f"<p>Accepted edits verified together: {'passed' if c['accepted'] else 'failed'} — "
-                     f"{_e('; '.join(c['reasons']))}</p>")
-    if r.get("confirmation"):
-        c = r["confirmation"]
+            parts.append(_proposal(p, before, findings))
+    combined = (r.model_extra or {}).get("combined")  # evolutions from before the confirmation step
+    if combined:
+        parts.append(f"<p>Accepted edits verified together: {'passed' if combined['accepted'] else 'failed'} — "
+                     f"{_e('; '.join(combined['reasons']))}</p>")
+    if r.confirmation:
+        c = r.confirmation
         parts.append(f"<h3>Confirmation on fresh seeds <span class='badge "
-                     f"{'accepted' if c['accepted'] else 'rejected'}'>{'passed' if c['accepted'] else 'failed'}"
-                     f"</span></h3><p>{_e(', '.join(c.get('edits') or []))} applied together, against a fresh "
+                     f"{'accepted' if c.accepted else 'rejected'}'>{'passed' if c.accepted else 'failed'}"
+                     f"</span></h3><p>{_e(', '.join(c.edits))} applied together, against a fresh "
                      f"control arm on episode keys no earlier simulation used.</p><ul>"
-                     + "".join(f"<li>{_e(x)}</li>" for x in c["reasons"]) + "</ul>"
-                     + (_arms_table(c["metrics"], {}) if "target_ci" in (c.get("metrics") or {}) else ""))
+                     + "".join(f"<li>{_e(x)}</li>" for x in c.reasons) + "</ul>"
+                     + (_arms_table(c.metrics, None) if "target_ci" in c.metrics else ""))
     return "".join(parts)
 
 
@@ -247,21 +247,22 @@ def _holdout_paired(paired: Mapping[str, Any] | None) -> str:
             + "".join(rows) + "</table>")
 
 
-def render_evolution_report(state: Mapping[str, Any], bank: SkillBank | None = None) -> str:
-    rounds = state.get("rounds", [])
-    final = next((r["committed"] for r in reversed(rounds) if r.get("committed")), state["start_version"])
-    title = (f"Skills-bank evolution {state['start_version']} → {final}" if final != state["start_version"]
-             else f"Skills-bank evolution from {state['start_version']} (bank unchanged)")
-    cfg = state.get("config", {})
+def render_evolution_report(state: EvolutionState | Mapping[str, Any], bank: SkillBank | None = None) -> str:
+    state = EvolutionState.coerce(state)
+    rounds = state.rounds
+    start, final = state.skill_diff_versions()
+    title = (f"Skills-bank evolution {start} → {final}" if final != start
+             else f"Skills-bank evolution from {start} (bank unchanged)")
+    cfg = state.config
     sim = cfg.get("simulator", {})
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>",
-             f"<p>status <b>{_e(state.get('status'))}</b> · {len(rounds)} round(s) · graph "
+             f"<p>status <b>{_e(state.status)}</b> · {len(rounds)} round(s) · graph "
              f"<code>{_e(sim.get('graph'))}</code> · "
              + " · ".join(f"{_e(role)} <code>{_e(spec)}</code>" for role, spec in (sim.get("models") or {}).items())
              + " · analyst "
              f"<code>{_e(cfg.get('analyst', {}).get('model'))}</code> · {len(cfg.get('profiles', []))} profiles, "
-             f"{len(cfg.get('holdout', []))} held out · tokens {sum(state.get('tokens', {}).values())}</p>"]
+             f"{len(cfg.get('holdout', []))} held out · tokens {sum(state.tokens.values())}</p>"]
     policy = (cfg.get("settings") or {}).get("policy") or {}
     if "alpha" in policy:
         parts.append(f"<p class=muted>Decision rule: each edit is re-simulated against a control arm (the base "
@@ -273,12 +274,11 @@ def render_evolution_report(state: Mapping[str, Any], bank: SkillBank | None = N
                      f"the accepted set is confirmed on fresh seeds before it is committed"
                      + (" · <b>--force-judge</b>" if (cfg.get("settings") or {}).get("force_judge") else "")
                      + ".</p>")
-    points = [(f"round {r['round']}", ((r.get("base") or {}).get("summary") or {}).get("sage_score"))
-              for r in rounds]
-    held = state.get("holdout")
+    points = [(f"round {r.round}", (r.base.summary if r.base else {}).get("sage_score")) for r in rounds]
+    held = state.holdout
     if held:
-        points += [("held-out start", held["start"].get("sage_score")),
-                   ("held-out final", held["final"].get("sage_score"))]
+        points += [("held-out start", held.start.get("sage_score")),
+                   ("held-out final", held.final.get("sage_score"))]
     parts.append("<h2>SAGE score</h2>" + _bars(points))
     if held:
         parts.append("<h2>Held-out seekers</h2><table><tr><th></th><th>bank</th><th>SAGE score</th>"
@@ -286,18 +286,18 @@ def render_evolution_report(state: Mapping[str, Any], bank: SkillBank | None = N
                      + "".join(f"<tr><td>{label}</td><td>{_e(v)}</td><td class=num>{_num(s.get('sage_score'))}</td>"
                                f"<td class=num>{s.get('success')}</td><td class=num>{s.get('failure')}</td>"
                                f"<td class=num>{s.get('finished')}</td></tr>"
-                               for label, v, s in (("start", held["start_version"], held["start"]),
-                                                   ("final", held["final_version"], held["final"])))
-                     + "</table>" + _holdout_paired(held.get("paired")))
+                               for label, v, s in (("start", held.start_version, held.start),
+                                                   ("final", held.final_version, held.final)))
+                     + "</table>" + _holdout_paired(held.paired))
     parts += [_round(r, bank) for r in rounds]
-    if bank is not None and final != state["start_version"]:
-        parts.append(f"<h2>Skill-bank diff {_e(state['start_version'])} → {_e(final)}</h2>")
-        parts.append(diff_sections(diff_versions(bank, state["start_version"], final)))
+    if bank is not None and final != start:
+        parts.append(f"<h2>Skill-bank diff {_e(start)} → {_e(final)}</h2>")
+        parts.append(diff_sections(diff_versions(bank, start, final)))
     parts.append("</body></html>\n")
     return "".join(parts)
 
 
-def write_evolution_report(state: Mapping[str, Any], out_dir: str | Path, bank: SkillBank | None = None) -> Path:
+def write_evolution_report(state: EvolutionState | Mapping[str, Any], out_dir: str | Path, bank: SkillBank | None = None) -> Path:
     path = Path(out_dir) / "evolution.html"
     atomic_write(path, render_evolution_report(state, bank))
     return path

@@ -170,10 +170,6 @@ class EvolutionState(_Record):
         """The bank versions the evolution's skill diff runs between."""
         return self.start_version, self.final_version()
 
-    def proposals(self) -> list[Proposal]:
-        """Every proposal of every round, in order."""
-        return [p for r in self.rounds for p in (r.proposals or [])]
-
     def to_json(self) -> str:
         """``evolution.json``'s text (the format every escgraph version has written)."""
         return json.dumps(self.model_dump(), indent=1, ensure_ascii=False) + "\n"
