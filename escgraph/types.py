@@ -29,6 +29,7 @@ __all__ = [
     "StrategyName",
     "SafetyVerdict",
     "ESCState",
+    "Plan",
     "ESCContext",
     "ModelRef",
     "ModelChoice",
@@ -83,6 +84,32 @@ def _merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> d
     return {**(left or {}), **(right or {})}
 
 
+class Plan(TypedDict, total=False):
+    """What a planning node tells the supporter for this reply (``ESCState.plan``); each writer fills its part.
+
+    ``guidance`` (the lines the supporter follows) and ``skill_id`` (the skill followed, or None) are common to
+    all; the skill counselor adds ``skill_name`` and ``avoid``; MentalAgora's counselor creator ``persona``,
+    ``preferences`` and ``stances``; MADP's CBT planner ``understanding``, ``validation``, ``reframe``, ``steps``,
+    ``professional_help`` and ``distortion``; KEMI's initiative decider ``initiative`` and ``cases``.
+    """
+
+    guidance: list[str] | str
+    skill_id: str | None
+    skill_name: str
+    avoid: list[str] | str
+    persona: str
+    preferences: Any
+    stances: list[Any]
+    understanding: str
+    validation: str
+    reframe: str
+    steps: list[str]
+    professional_help: Any
+    distortion: str
+    initiative: str
+    cases: list[Any]
+
+
 class ESCState(TypedDict, total=False):
     """Per-turn state of an emotional support conversation.
 
@@ -102,7 +129,7 @@ class ESCState(TypedDict, total=False):
     retrieved: list[dict[str, Any]]  # ids + short text of skills / knowledge used this turn
     debate: Annotated[list[dict[str, Any]], operator.add]
     critiques: Annotated[list[dict[str, Any]], operator.add]
-    plan: dict[str, Any]
+    plan: Plan
     analysis: Annotated[dict[str, Any], _merge_dicts]  # per-analyst findings (MADP's explorer, empathizer, ...)
     memories: list[dict[str, Any]]  # facts recalled about this seeker from earlier conversations
     planner: dict[str, Any]  # an external strategy planner's distribution for this turn, and whether it was followed
