@@ -5,9 +5,10 @@ analysis, :class:`Proposal` list (each with its :class:`VerificationRecord`), th
 :class:`ConfirmationRecord` and its commit; and a :class:`HoldoutResult` once the held-out comparison ran.
 
 The file's exact shape is part of the format (old folders resume, ``evolve-replay`` reads them), so the records dump
-back byte for byte what they were loaded from: fields are declared in the order the keys are first written, a key
-a step has not written yet (a proposal's ``plan``, a round's ``judge_health``, the state's ``updated``,
-``stopped_before``, ``finished``) stays absent until it is set, and keys this code does not know are kept. Free-form parts (simulation summaries, the trace analysis, the
+back byte for byte what they were loaded from: fields are declared in the order a run first writes the keys, a
+key a step has not written yet (a proposal's ``plan``, a round's ``judge_health``, the state's ``updated``,
+``stopped_before``, ``finished``) stays absent until it is set, a file's own key order is kept (a resumed run may
+have added ``stopped_before`` after ``finished``), and keys this code does not know are kept in place. Free-form parts (simulation summaries, the trace analysis, the
 edit, verification metrics, the hashed config) stay plain JSON values.
 """
 
@@ -17,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_serializer, model_validator
 
 from escgraph.skills_bank.evolution.edits import SkillEdit
 from escgraph.skills_bank.evolution.verify import KeyPlan
@@ -35,10 +36,19 @@ class EvolutionError(ValueError):
 
 class _Record(BaseModel):
     """A part of the state. A key is written when it was read or set (a field's default alone never adds one:
-    files from before a key existed dump back unchanged), and keys this code does not know are kept, after the
-    known ones."""
+    files from before a key existed dump back unchanged); keys this code does not know are kept; keys read from a
+    file keep that file's order, and keys set since follow them in the order the fields are declared."""
 
     model_config = ConfigDict(extra="allow")
+    _read_order: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_order(cls, data: Any, handler: Any) -> Any:
+        record = handler(data)
+        if isinstance(data, dict):
+            record._read_order = tuple(data)
+        return record
 
     @model_serializer(mode="wrap")
     def _written_keys(self, handler: Any) -> dict[str, Any]:
@@ -46,6 +56,9 @@ class _Record(BaseModel):
         for name, info in type(self).model_fields.items():
             if name not in self.model_fields_set and not info.is_required():
                 data.pop(name, None)
+        if self._read_order:
+            read = [k for k in self._read_order if k in data]
+            data = {**{k: data[k] for k in read}, **{k: v for k, v in data.items() if k not in self._read_order}}
         return data
 
 
