@@ -7,6 +7,7 @@ every call into llama.cpp.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
@@ -89,6 +90,17 @@ def load_model(
                 )
             model = _loaded[key] = LoadedModel(llama, resolved)
         return model
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free the loaded models while the interpreter is still whole: left to ``Llama.__del__`` during shutdown,
+    they are freed after llama_cpp's own module is torn down, which prints a ``TypeError`` traceback at exit."""
+    with _loading:
+        for model in _loaded.values():
+            with contextlib.suppress(Exception):
+                model.llama.close()
+        _loaded.clear()
 
 
 def cpu_has_amx() -> bool:
