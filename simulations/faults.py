@@ -26,7 +26,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from escgraph.llm import redact_text
 
-__all__ = ["RunStopped", "ModelRequestRejected", "ServerUnreachable", "OutageBreaker", "RequestWatch", "classify",
+__all__ = ["ExecutorStartError", "RunStopped", "ModelRequestRejected", "ServerUnreachable", "OutageBreaker", "RequestWatch", "classify",
            "retry_after", "describe", "backoff_delay", "stop_error", "RETRY_AFTER_CAP", "BACKOFF_CAP"]
 
 ErrorKind = Literal["rejected", "unreachable", "transient"]
@@ -59,6 +59,11 @@ class ServerUnreachable(RunStopped):
     """The model server has not answered (connection errors, timeouts) for longer than the run's ``max_outage``."""
 
     exit_code = 4
+
+
+class ExecutorStartError(RuntimeError):
+    """The executor could not start: a worker process or Ray actor failed to build its models or graph, or Ray
+    is missing or unreachable. Nothing was played; the message names the cause."""
 
 
 _STOPS: dict[str, type[RunStopped]] = {cls.__name__: cls for cls in (RunStopped, ModelRequestRejected,

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from escgraph.simulations.episode import InfraError, play_episode
-from escgraph.simulations.faults import RunStopped, stop_error
+from escgraph.simulations.faults import ExecutorStartError, RunStopped, stop_error
 from escgraph.simulations.results import EpisodeResult
 from escgraph.simulations.spec import EpisodeKey, RunSpec
 
@@ -53,7 +53,7 @@ _FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ANONYMIZED_TELEMETR
                   "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
-class RayUnavailable(RuntimeError):
+class RayUnavailable(ExecutorStartError):
     """Ray is not installed, or the cluster cannot be reached."""
 
 
@@ -294,7 +294,7 @@ class RayPool:
                 settings = await asyncio.gather(*(actor.ready.remote() for actor in self.actors))
         except Exception as exc:
             _discard_warm()
-            raise RuntimeError(f"a Ray episode actor could not start: {_cause(exc)}") from exc
+            raise ExecutorStartError(f"a Ray episode actor could not start: {_cause(exc)}") from exc
         self.free = asyncio.Queue()
         for _ in range(slots):
             for index in range(count):

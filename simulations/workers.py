@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from escgraph.simulations.episode import InfraError, play_episode
-from escgraph.simulations.faults import RunStopped, stop_error
+from escgraph.simulations.faults import ExecutorStartError, RunStopped, stop_error
 from escgraph.simulations.results import EpisodeResult
 from escgraph.simulations.spec import EpisodeKey, RunSpec
 
@@ -134,7 +134,7 @@ class WorkerPool:
             if kind == "ready":
                 self.loop.call_soon_threadsafe(lambda: self.ready.done() or self.ready.set_result(rest[0]))
             elif kind == "fatal":
-                error = RuntimeError(f"a simulation worker could not start: {rest[0]}")
+                error = ExecutorStartError(f"a simulation worker could not start: {rest[0]}")
                 self.loop.call_soon_threadsafe(lambda: self.ready.done() or self.ready.set_exception(error))
             elif kind == "started":
                 with self.lock:
@@ -161,7 +161,7 @@ class WorkerPool:
             for token in leftover:
                 self._settle(token, error=InfraError("every worker process has exited"))
             if self.ready is not None:
-                error = RuntimeError("simulation workers exited before they were ready")
+                error = ExecutorStartError("simulation workers exited before they were ready")
                 self.loop.call_soon_threadsafe(lambda: self.ready.done() or self.ready.set_exception(error))
             return True
         return False

@@ -225,3 +225,15 @@ def test_evolve_command_runs_on_ray(tmp_path, ray_local):
     assert result.exit_code == 0, result.output
     state = json.loads((out / "evolution.json").read_text())
     assert state["rounds"][0]["base"]["summary"]["finished"] == 2 and state["holdout"] is not None
+
+
+def test_an_actor_that_cannot_start_is_one_clear_line(tmp_path, ray_local):
+    from typer.testing import CliRunner
+
+    from escgraph.cli._app import cli_app
+
+    result = CliRunner().invoke(cli_app(), ["simulate", "--executor", "ray", "--model", "local:/no/such/model.gguf",
+                                            "--n", "1", "--max-turns", "1", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert "a Ray episode actor could not start" in result.output and "model.gguf" in result.output
+    assert "Traceback" not in result.output

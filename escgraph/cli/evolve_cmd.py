@@ -73,7 +73,7 @@ def evolve(
     from escgraph.graphs import UnknownGraphError, get_graph_info
     from escgraph.llm import ModelSpecError
     from escgraph.profiles import ProfileError
-    from escgraph.simulations.faults import RunStopped
+    from escgraph.simulations.faults import ExecutorStartError, RunStopped
     from escgraph.simulations.profiles import holdout_profiles as pick_holdout
     from escgraph.simulations.profiles import resolve_profiles
     from escgraph.simulations.spec import RunSpec
@@ -132,7 +132,7 @@ def evolve(
     except RunStopped as exc:  # a refused model request or an outage: finished steps are saved
         raise CLIError(f"{exc} — continue with: escgraph evolve ... --out {out} --resume",
                        code=exc.exit_code) from None
-    except (EvolutionError, RunStoreError, ModelSpecError, SkillBankError) as exc:
+    except (EvolutionError, RunStoreError, ModelSpecError, SkillBankError, ExecutorStartError) as exc:
         raise CLIError(str(exc)) from None
     except KeyboardInterrupt:
         raise CLIError(f"interrupted; finished steps are saved — continue with: escgraph evolve ... --out {out} "
@@ -195,7 +195,7 @@ def evolve_replay(
     from escgraph.agents.skill_analyst import SkillAnalyst
     from escgraph.llm import ModelSpecError, load_chat_model
     from escgraph.simulations.evolve_adapter import RunnerSimulator
-    from escgraph.simulations.faults import RunStopped
+    from escgraph.simulations.faults import ExecutorStartError, RunStopped
     from escgraph.simulations.spec import RunSpec
     from escgraph.simulations.store import RunStoreError
     from escgraph.skills_bank.bankfiles import SkillBankError
@@ -216,7 +216,8 @@ def evolve_replay(
                               profiles=profiles,
                               reply_flagged=lambda text: reply_safety_problem(text) is not None,
                               log=lambda message: console.print(f"[bold]·[/bold] {message}", soft_wrap=True))
-    except (EvolutionError, RunStoreError, RunStopped, ModelSpecError, SkillBankError, ValueError, KeyError) as exc:
+    except (EvolutionError, RunStoreError, RunStopped, ModelSpecError, SkillBankError, ExecutorStartError, ValueError,
+            KeyError) as exc:
         message = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
         raise CLIError(f"cannot replay: {message}") from None
     if result["identical"]:

@@ -185,7 +185,7 @@ def simulate(
     from escgraph.graphs import UnknownGraphError, get_graph_info
     from escgraph.llm import ModelSpecError
     from escgraph.profiles import ProfileError
-    from escgraph.simulations.faults import RunStopped
+    from escgraph.simulations.faults import ExecutorStartError, RunStopped
     from escgraph.simulations.profiles import resolve_profiles
     from escgraph.simulations.runner import arun_simulation
     from escgraph.simulations.spec import RunSpec
@@ -226,7 +226,7 @@ def simulate(
         raise CLIError(f"{exc} — {resume_hint}", code=exc.exit_code) from None
     except RunWriteError as exc:
         raise CLIError(f"{exc} — {resume_hint}") from None
-    except (RunStoreError, ModelSpecError) as exc:
+    except (RunStoreError, ModelSpecError, ExecutorStartError) as exc:
         raise CLIError(str(exc)) from None
     except KeyboardInterrupt:
         raise CLIError(f"interrupted; finished episodes are saved — {resume_hint}", code=130) from None
