@@ -79,6 +79,8 @@ def connect(address: str | None, graph: str | None = None) -> None:
     as a ``py_modules`` entry of the job's runtime environment (its top-level package or module).
     """
     ray = _ray()
+    if address not in (None, "", "local", "auto"):
+        _reachable(address)
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never report usage; read when Ray starts
@@ -98,6 +100,26 @@ def connect(address: str | None, graph: str | None = None) -> None:
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayUnavailable(f"cannot connect to Ray at {address!r}: {exc}") from exc
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail with one clear line when nothing listens at ``host:port`` (``ray://`` included): Ray's own client
+    waits a minute and may then end the whole process from native code, without a Python error."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise RayUnavailable(f"--ray-address {address!r}: give 'auto', 'host:port' or 'ray://host:port'")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise RayUnavailable(f"cannot reach Ray at {address}: {exc.strerror or exc}; is the head node "
+                             f"started ('ray start --head') and the port open?") from None
 
 
 def _local_model(spec: RunSpec) -> bool:

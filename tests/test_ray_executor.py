@@ -237,3 +237,15 @@ def test_an_actor_that_cannot_start_is_one_clear_line(tmp_path, ray_local):
     assert result.exit_code == 2, result.output
     assert "a Ray episode actor could not start" in result.output and "model.gguf" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1", "not-an-address"])
+def test_an_unreachable_ray_address_is_one_clear_line(tmp_path, address):
+    from typer.testing import CliRunner
+
+    from escgraph.cli._app import cli_app
+
+    result = CliRunner().invoke(cli_app(), ["simulate", "--executor", "ray", "--ray-address", address, "--model",
+                                            "fake", "--n", "1", "--max-turns", "1", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2, result.output
+    assert ("cannot reach Ray" in result.output or "give 'auto'" in result.output) and "Traceback" not in result.output
