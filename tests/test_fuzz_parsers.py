@@ -430,7 +430,7 @@ class _FakeSession:
 @given(lines=st.lists(st.binary(max_size=60) | st.text(max_size=60).map(lambda t: t.encode("utf-8"))
                       | st.just(b"x" * 70_000), max_size=8), as_json=st.booleans())
 def test_piped_chat_handles_any_input(lines, as_json):
-    from escgraph.cli.chat import _piped
+    from escgraph.cli.chat_cmd import _piped
 
     session = _FakeSession()
     stdin = mock.Mock()

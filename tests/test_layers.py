@@ -161,7 +161,7 @@ def test_no_module_imports_another_packages_privates():
     ("escgraph.agents.initiative", "escgraph.graphs.kemi", None, True),
     ("escgraph.memory.seeker_memory", "escgraph.skills_bank.store", None, True),
     ("escgraph.types", "escgraph.testing", None, True),
-    ("escgraph.cli.chat", "escgraph.agents", None, False),
+    ("escgraph.cli.chat_cmd", "escgraph.agents", None, False),
     ("escgraph.graphs.kemi", "escgraph.agents.initiative", None, False),
 ])
 def test_upward_rule(importer, target, name, expected):
@@ -171,7 +171,7 @@ def test_upward_rule(importer, target, name, expected):
 
 @pytest.mark.parametrize("importer, package, target, name, expected", [
     ("escgraph.simulations.sage", "escgraph.simulations", "escgraph.agents._text", None, True),
-    ("escgraph.cli.simulate", "escgraph.cli", "escgraph.simulations.runner", "_write", True),
+    ("escgraph.cli.simulate_cmd", "escgraph.cli", "escgraph.simulations.runner", "_write", True),
     ("escgraph.types", "escgraph", "escgraph.llm._spec", None, True),
     ("escgraph.cli._app", "escgraph.cli", "escgraph._version", None, True),
     ("escgraph.agents.critic", "escgraph.agents", "escgraph.agents._text", None, False),
@@ -180,7 +180,7 @@ def test_upward_rule(importer, target, name, expected):
     ("escgraph.llm", "escgraph.llm", "escgraph.llm._spec", None, False),
     ("escgraph.skills_bank.evolution.loop", "escgraph.skills_bank.evolution", "escgraph.skills_bank._versions",
      None, False),
-    ("escgraph.cli.chat", "escgraph.cli", "escgraph.llm", "__version__", False),
+    ("escgraph.cli.chat_cmd", "escgraph.cli", "escgraph.llm", "__version__", False),
 ])
 def test_private_rule(importer, package, target, name, expected):
     assert private_reach(Edge("x.py:1", importer, package, target, name)) is expected

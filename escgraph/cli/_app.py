@@ -54,8 +54,8 @@ def _root(
 
 def _register_commands() -> None:
     # imported here so `escgraph --version` does not pay for langgraph imports
-    from escgraph.cli import (chat, esconv_cmd, evolve_cmd, graphs_cmd, kg_cmd, memory_cmd, planner_cmd,  # noqa: F401
-                              safety, simulate, skills_cmd)
+    from escgraph.cli import (chat_cmd, esconv_cmd, evolve_cmd, graphs_cmd, kg_cmd, memory_cmd,  # noqa: F401
+                              planner_cmd, safety_cmd, simulate_cmd, skills_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

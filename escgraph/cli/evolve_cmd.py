@@ -69,7 +69,7 @@ def evolve(
     """Self-evolution: simulate, find where seekers got worse, propose skill edits, keep the verified ones."""
     from rich.console import Console
 
-    from escgraph.cli.simulate import progress_display
+    from escgraph.cli.simulate_cmd import progress_display
     from escgraph.graphs import UnknownGraphError, get_graph_info
     from escgraph.llm import ModelSpecError
     from escgraph.profiles import ProfileError

@@ -178,7 +178,7 @@ def simulate(
     some episodes ended as infra errors (the report leaves them out); 130 interrupted. After 2, 3, 4, 5 or 130 the
     finished episodes are saved: run the same command again with --resume (it retries the infra errors).
     """
-    from escgraph.cli.chat import kg_options, planner_options
+    from escgraph.cli.chat_cmd import kg_options, planner_options
     from pydantic import ValidationError
     from rich.console import Console
 
