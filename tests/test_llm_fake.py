@@ -26,10 +26,10 @@ from escgraph.llm import (
 from escgraph.llm._schema import (
     OutputSchema,
     bounded_grammar_schema,
-    default_value,
     format_instructions,
     worst_case_length,
 )
+from escgraph.llm.schema_instance import minimal_instance
 
 
 class Inner(BaseModel):
@@ -335,7 +335,7 @@ def test_default_values_follow_the_schema():
         "e": {"enum": ["x", "y"]}, "b": {"type": "boolean"},
         "o": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         "skipped": {"type": "string"}}}
-    assert default_value(schema, schema) == {"n": 3, "s": "xx", "e": "x", "b": False, "o": None}
+    assert minimal_instance(schema) == {"n": 3, "s": "xx", "e": "x", "b": False, "o": None}
 
 
 def test_output_schema_parses_json_with_raw_newlines():

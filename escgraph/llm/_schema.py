@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,12 +17,12 @@ from pydantic import BaseModel, TypeAdapter
 from typing_extensions import is_typeddict
 
 from ._errors import StructuredOutputError
+from .schema_instance import minimal_instance, resolve_ref
 
 __all__ = [
     "OutputSchema",
     "bounded_grammar_schema",
     "worst_case_length",
-    "default_value",
 ]
 
 # Integer ranges up to this size become enums in the grammar, so the decoder cannot leave the range.
@@ -75,7 +74,7 @@ class OutputSchema:
 
     def default(self) -> Any:
         """A valid value built only from the schema (first enum value, minimal strings, defaults)."""
-        value = default_value(self.json_schema, self.json_schema)
+        value = minimal_instance(self.json_schema)
         try:
             return self.validate(value)
         except ValueError as exc:
@@ -203,7 +202,7 @@ def worst_case_length(schema: dict[str, Any], root: dict[str, Any] | None = None
     if depth > _MAX_DEPTH:
         return 10_000
     if "$ref" in schema:
-        return worst_case_length(_resolve_ref(schema["$ref"], root), root, depth + 1)
+        return worst_case_length(resolve_ref(schema["$ref"], root), root, depth + 1)
     if "const" in schema:
         return len(json.dumps(schema["const"])) + 1
     if "enum" in schema:
@@ -242,89 +241,6 @@ def worst_case_length(schema: dict[str, Any], root: dict[str, Any] | None = None
     return 10_000  # free-form object or value
 
 
-def _resolve_ref(ref: str, root: dict[str, Any]) -> dict[str, Any]:
-    if not ref.startswith("#/"):
-        raise StructuredOutputError(f"Only local $refs are supported in output schemas, got {ref!r}")
-    node: Any = root
-    for part in ref[2:].split("/"):
-        node = node[part.replace("~1", "/").replace("~0", "~")]
-    return node
-
-
-# --- defaults for the fake model -----------------------------------------------------------------------------
-
-
-def default_value(schema: dict[str, Any], root: dict[str, Any], depth: int = 0) -> Any:
-    """The smallest plausible value of ``schema``: first enum value, minimal strings and numbers, defaults."""
-    if depth > _MAX_DEPTH:
-        return None
-    if "$ref" in schema:
-        return default_value(_resolve_ref(schema["$ref"], root), root, depth + 1)
-    if "default" in schema:
-        return copy.deepcopy(schema["default"])
-    if "const" in schema:
-        return schema["const"]
-    if "enum" in schema:
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            options = schema[key]
-            if any(option.get("type") == "null" for option in options):
-                return None
-            return default_value(options[0], root, depth + 1)
-    if "allOf" in schema:
-        merged: dict[str, Any] = {}
-        for part in schema["allOf"]:
-            value = default_value(part, root, depth + 1)
-            if isinstance(value, dict):
-                merged.update(value)
-        return merged
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return None if "null" in kind else default_value({**schema, "type": kind[0]}, root, depth + 1)
-    if kind == "object" or "properties" in schema:
-        required = schema.get("required", [])
-        return {
-            name: default_value(prop, root, depth + 1)
-            for name, prop in schema.get("properties", {}).items()
-            if name in required
-        }
-    if kind == "string":
-        return _minimal_string(schema)
-    if kind == "integer":
-        return _minimal_number(schema, integer=True)
-    if kind == "number":
-        return _minimal_number(schema, integer=False)
-    if kind == "boolean":
-        return False
-    if kind == "array":
-        items = schema.get("items") or {}
-        return [default_value(items, root, depth + 1) for _ in range(int(schema.get("minItems", 0)))]
-    if kind == "null":
-        return None
-    return {}
-
-
-def _minimal_string(schema: dict[str, Any]) -> str:
-    pattern = schema.get("pattern")
-    min_length = int(schema.get("minLength", 0))
-    text = "x" * min_length
-    if pattern and not re.search(pattern, text):
-        return "x" * max(min_length, 1)  # best effort; a failing pattern is reported by validation
-    return text
-
-
-def _minimal_number(schema: dict[str, Any], *, integer: bool) -> int | float:
-    value: float = 0
-    if "minimum" in schema:
-        value = schema["minimum"]
-    elif "exclusiveMinimum" in schema:
-        value = schema["exclusiveMinimum"] + (1 if integer else 1e-6)
-    elif "maximum" in schema and schema["maximum"] < 0:
-        value = schema["maximum"]
-    return int(value) if integer else float(value)
-
-
 # --- prompt hint for small models ----------------------------------------------------------------------------
 
 
@@ -344,7 +260,7 @@ def format_instructions(json_schema: dict[str, Any]) -> str:
 def _describe(prop: dict[str, Any], root: dict[str, Any], depth: int = 0) -> str:
     if "$ref" in prop and depth < _MAX_DEPTH:
         # A referenced definition's description documents the type (a class docstring), not this field.
-        resolved = {k: v for k, v in _resolve_ref(prop["$ref"], root).items() if k != "description"}
+        resolved = {k: v for k, v in resolve_ref(prop["$ref"], root).items() if k != "description"}
         return _describe({**resolved, **{k: v for k, v in prop.items() if k != "$ref"}}, root, depth + 1)
     description = prop.get("description")
     if "enum" in prop:

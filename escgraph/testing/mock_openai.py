@@ -46,6 +46,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from escgraph.llm.schema_instance import SchemaInstanceBuilder
+
 __all__ = ["MockOpenAIServer", "Faults", "FAULT_KINDS", "instance_for_schema"]
 
 _MAX_HEADER = 64 * 1024
@@ -137,63 +139,25 @@ def instance_for_schema(schema: dict[str, Any], seed: str = "") -> Any:
     length bounds and common formats, numeric bounds, array item counts and nested objects (every property
     is filled, as strict mode requires).
     """
-    return _Generator(schema, seed).value(schema, "$")
+    return _Varied(schema, seed).build()
 
 
-class _Generator:
+class _Varied(SchemaInstanceBuilder):
+    """Every property filled; enum values, union branches, counts, numbers and phrases picked by a hash."""
+
     def __init__(self, root: dict[str, Any], seed: str) -> None:
-        self.root = root
+        super().__init__(root)
         self.seed = seed
 
     def pick(self, path: str, n: int) -> int:
         return _digest(self.seed, path) % n if n > 0 else 0
 
-    def resolve(self, ref: str) -> dict[str, Any]:
-        if not ref.startswith("#"):
-            raise ValueError(f"only local $ref is supported, got {ref!r}")
-        node: Any = self.root
-        for part in ref.lstrip("#").strip("/").split("/"):
-            if part:
-                node = node[part.replace("~1", "/").replace("~0", "~")]
-        return node
+    def union(self, key: str, options: list[Any], path: str, depth: int) -> Any:
+        # prefer a non-null branch so optional fields still carry content
+        options = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")] or options
+        return self.value(options[self.pick(path + key, len(options))], path, depth + 1)
 
-    def value(self, schema: Any, path: str, depth: int = 0) -> Any:
-        if depth > 32:  # a recursive schema: stop at the shallowest valid value
-            return None
-        if schema is True or not isinstance(schema, dict):
-            return self.pick(path, 100)
-        if "$ref" in schema:
-            return self.value({**self.resolve(schema["$ref"]), **{k: v for k, v in schema.items() if k != "$ref"}},
-                              path, depth + 1)
-        if "const" in schema:
-            return schema["const"]
-        if schema.get("enum"):
-            return schema["enum"][self.pick(path, len(schema["enum"]))]
-        for key in ("anyOf", "oneOf"):
-            if schema.get(key):
-                # prefer a non-null branch so optional fields still carry content
-                options = [o for o in schema[key] if not (isinstance(o, dict) and o.get("type") == "null")]
-                options = options or schema[key]
-                return self.value(options[self.pick(path + key, len(options))], path, depth + 1)
-        if schema.get("allOf"):
-            merged = {k: v for k, v in schema.items() if k != "allOf"}
-            for part in schema["allOf"]:
-                merged.update(self.resolve(part["$ref"]) if "$ref" in part else part)
-            return self.value(merged, path, depth + 1)
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            kind = next((t for t in kind if t != "null"), "null")
-        if kind is None:
-            kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
-        make = {"object": self._object, "array": self._array, "integer": self._integer, "number": self._number,
-                "boolean": self._boolean, "null": self._null}.get(kind, self._string)
-        return make(schema, path, depth)
-
-    def _object(self, schema: dict, path: str, depth: int) -> dict:
-        props = schema.get("properties") or {}
-        return {name: self.value(sub, f"{path}.{name}", depth + 1) for name, sub in props.items()}
-
-    def _array(self, schema: dict, path: str, depth: int) -> list:
+    def array(self, schema: dict, path: str, depth: int) -> list:
         low = schema.get("minItems", 1)
         high = max(low, min(schema.get("maxItems", 3), low + 2))
         count = low + self.pick(path + "#n", high - low + 1)
@@ -217,7 +181,7 @@ class _Generator:
             high = low + 10
         return low, high
 
-    def _integer(self, schema: dict, path: str, depth: int) -> int:
+    def integer(self, schema: dict, path: str, depth: int) -> int:
         low, high = self._bounds(schema, 1)
         low, high = int(-(-low // 1)), int(high // 1)  # ceil / floor
         value = low + self.pick(path, high - low + 1)
@@ -226,17 +190,11 @@ class _Generator:
             value = value if value >= low else value + int(schema["multipleOf"])
         return value
 
-    def _number(self, schema: dict, path: str, depth: int) -> float:
+    def number(self, schema: dict, path: str, depth: int) -> float:
         low, high = self._bounds(schema, 1e-6)
         return round(low + (high - low) * self.pick(path, 1001) / 1000, 6) if high > low else low
 
-    def _boolean(self, schema: dict, path: str, depth: int) -> bool:
-        return bool(self.pick(path, 2))
-
-    def _null(self, schema: dict, path: str, depth: int) -> None:
-        return None
-
-    def _string(self, schema: dict, path: str, depth: int) -> str:
+    def string(self, schema: dict, path: str, depth: int) -> str:
         fmt = schema.get("format")
         if fmt in _FORMATS:
             return _FORMATS[fmt]
