@@ -7,6 +7,7 @@ LangGraph's own (``compile(store=...)``, ``runtime.store``).
 
 from __future__ import annotations
 
+import logging
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,10 +168,14 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {"temperature": (int, float), "see
 _SPEC_FORMS = "'local', 'local:/path/model.gguf', 'fake' or 'provider:model' (e.g. 'openai:gpt-4o-mini')"
 
 
+_FALLBACK = "fallback_model"  # the "role" under which ESCContext.fallback_model is checked and loaded
+
+
 def _bad_entry(role: str, message: str) -> Exception:
     from escgraph.llm import ModelSpecError  # core: loaded only when an entry is wrong
 
-    return ModelSpecError(f"ESCContext.models[{role!r}]: {message}")
+    where = "ESCContext.fallback_model" if role == _FALLBACK else f"ESCContext.models[{role!r}]"
+    return ModelSpecError(f"{where}: {message}")
 
 
 def parse_model_choice(role: str, choice: Any) -> tuple[str, str | None, dict[str, Any]] | None:
@@ -217,8 +222,13 @@ class ESCContext:
     (``"fake"``, ``"openai:gpt-4o-mini"``) or a :class:`ModelRef` mapping ``{"spec", "base_url", <settings>}``.
     Specs are checked when the context is made and loaded on first use, once per process (see
     :func:`escgraph.llm.cached_chat_model`), so a JSON context — ``langgraph dev``, the LangGraph API — can choose
-    models per run. :meth:`model` falls back to ``counselor`` and then to the embedded default, loaded once per
-    process.
+    models per run.
+
+    :meth:`model` answers a role without an entry with ``counselor``'s model, and with neither entry with
+    ``fallback_model``: a spec string, by default ``"local"`` (the embedded model, loaded once per process; the first
+    time it stands in for a role, the ``escgraph.types`` logger says so at INFO level), or ``None`` to refuse:
+    :meth:`model` then raises :class:`~escgraph.llm.ModelSpecError` naming the role (tests use it to make sure
+    every role they reach has a model).
     A dict context is coerced by LangGraph into this class (``ESCContext(**context)``).
     """
 
@@ -227,6 +237,7 @@ class ESCContext:
     locale: str = "en"
     skills_bank: Any = None
     knowledge_graph: Any = None
+    fallback_model: str | None = "local"  # for a role with neither its own entry nor counselor's; None: refuse
 
     def __post_init__(self) -> None:
         if self.models is None:
@@ -237,14 +248,42 @@ class ESCContext:
             raise ModelSpecError(f"ESCContext.models must map roles to models, got {type(self.models).__name__}")
         for role, choice in self.models.items():
             parse_model_choice(role, choice)
+        if self.fallback_model is not None:
+            if not isinstance(self.fallback_model, str):
+                from escgraph.llm import ModelSpecError
+
+                raise ModelSpecError(f"ESCContext.fallback_model must be a model spec string or None, "
+                                     f"got {type(self.fallback_model).__name__} {self.fallback_model!r}")
+            parse_model_choice(_FALLBACK, self.fallback_model)
 
     def model(self, role: str) -> "BaseChatModel":
+        """The chat model for ``role``: its own entry, else ``counselor``'s, else ``fallback_model``."""
         for name in (role, "counselor"):
             if name in self.models:
                 return _resolve(name, self.models[name])
-        from escgraph.llm import default_chat_model
+        from escgraph.llm import ModelSpecError, default_chat_model
 
-        return default_chat_model()
+        if self.fallback_model is None:
+            raise ModelSpecError(
+                f"No model for role {role!r}: ESCContext.models has neither {role!r} nor 'counselor', and "
+                "fallback_model is None. Add a models entry for it (or for 'counselor').")
+        _note_fallback(role, self.fallback_model)
+        if self.fallback_model.strip() == "local":
+            return default_chat_model()
+        return _resolve(_FALLBACK, self.fallback_model)
+
+
+_fallback_noted = False
+
+
+def _note_fallback(role: str, spec: str) -> None:
+    """One log line per process, the first time the fallback model stands in for a role."""
+    global _fallback_noted
+    if not _fallback_noted:
+        _fallback_noted = True
+        logging.getLogger(__name__).info(
+            "ESCContext: role %r has no model (nor has 'counselor'); using the fallback model %r. Set "
+            "ESCContext.fallback_model=None to make this an error.", role, spec)
 
 
 def _resolve(role: str, choice: Any) -> "BaseChatModel":

@@ -61,7 +61,7 @@ class EmbeddedModelGuard:
             f"This test tried to load the embedded model ({os.path.basename(str(path))}) via {chain}. "
             "If it should not run a real model, give every role a model, e.g. "
             "ESCContext(models={'counselor': FakeChatModel(), 'seeker': ..., 'judge': ...}) — a role without one "
-            "falls back to the embedded model. If it should, mark it @pytest.mark.embedded "
+            "falls back to the embedded model (ESCContext(..., fallback_model=None) makes that an error). If it should, mark it @pytest.mark.embedded "
             "(or @pytest.mark.allows_embedded, saying why).")
 
 

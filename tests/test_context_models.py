@@ -170,6 +170,43 @@ def test_a_graph_without_context_schema_reads_the_dict_too():
     assert out["reply"] == FAKE_REPLY
 
 
+def test_the_embedded_fallback_is_the_default_and_is_logged_once(monkeypatch, caplog):
+    import escgraph.types as types
+
+    sentinel = FakeChatModel()
+    monkeypatch.setattr(_spec, "_default_model", sentinel)
+    monkeypatch.setattr(types, "_fallback_noted", False)
+    assert ESCContext().fallback_model == "local"
+    with caplog.at_level("INFO", logger="escgraph.types"):
+        assert ESCContext().model("judge") is sentinel
+        assert ESCContext().model("seeker") is sentinel
+    lines = [r.getMessage() for r in caplog.records if r.name == "escgraph.types"]
+    assert len(lines) == 1 and "'judge'" in lines[0] and "'local'" in lines[0] and "fallback_model=None" in lines[0]
+
+
+def test_the_counselor_fallback_needs_no_fallback_model():
+    ctx = ESCContext(models={"counselor": "fake"}, fallback_model=None)
+    assert ctx.model("judge") is ctx.model("counselor")
+
+
+def test_fallback_model_none_refuses_a_role_without_a_model():
+    with pytest.raises(ModelSpecError, match=r"No model for role 'critic'.*fallback_model is None"):
+        ESCContext(models={"seeker": "fake"}, fallback_model=None).model("critic")
+    with pytest.raises(ModelSpecError, match=r"No model for role 'counselor'"):
+        build_graph("sweetiechat").invoke(_seeker(), context={"models": {}, "fallback_model": None})
+
+
+def test_fallback_model_may_name_another_spec():
+    ctx = ESCContext(fallback_model="fake")
+    assert isinstance(ctx.model("judge"), FakeChatModel) and ctx.model("judge") is ctx.model("seeker")
+
+
+@pytest.mark.parametrize("bad", ["gpt4", 3, {"spec": "fake"}])
+def test_a_malformed_fallback_model_is_refused_when_the_context_is_made(bad):
+    with pytest.raises(ModelSpecError, match=r"ESCContext\.fallback_model"):
+        ESCContext(fallback_model=bad)
+
+
 def test_context_of_coerces_mappings():
     class Runtime:
         context = {"models": {"counselor": "fake"}, "locale": "de-DE", "other": 1}
