@@ -11,6 +11,7 @@ so no counselor, skill or evolved prompt can change or weaken that reply.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -21,7 +22,33 @@ from escgraph.agents._flow import Call, Flow
 from escgraph.agents.safety import SafetyDetector, default_detector, safety_reply
 from escgraph.types import SafetyVerdict
 
-__all__ = ["SafetyGate", "route_after_safety", "last_human_text"]
+__all__ = ["SafetyGate", "route_after_safety", "last_human_text", "detector_of"]
+
+SAFETY_CHOICE_KEYS = ("format",)
+
+
+def detector_of(choice: Any, models: Any = None, model_of: Any = None) -> SafetyDetector:
+    """The detector a run context asks for.
+
+    ``choice`` is the context's ``safety``: a :class:`SafetyDetector`, ``None``, or a mapping
+    ``{"format": "structured" | "llama_guard"}`` (what a JSON context can say). When the context's ``models`` has a
+    ``safety`` role, that model gives the default detector its second opinion in that format; otherwise the
+    process-wide default detector (rules and embeddings, no model) decides.
+    """
+    if isinstance(choice, SafetyDetector):
+        return choice
+    if choice is not None and not isinstance(choice, Mapping):
+        raise ValueError(f"context safety must be a SafetyDetector or a mapping like {{'format': 'llama_guard'}}, "
+                         f"got {type(choice).__name__}")
+    unknown = sorted(set(choice or {}) - set(SAFETY_CHOICE_KEYS))
+    if unknown:
+        raise ValueError(f"context safety: unknown key(s) {unknown}; known: {list(SAFETY_CHOICE_KEYS)}")
+    model_format = (choice or {}).get("format", "structured")
+    if models and "safety" in models:
+        return default_detector().with_model(model_of("safety"), model_format)
+    if model_format != "structured":
+        raise ValueError(f"context safety format {model_format!r} needs a model for the 'safety' role")
+    return default_detector()
 
 
 def last_human_text(messages: Any) -> str | None:
@@ -54,7 +81,10 @@ class SafetyGate(AgentNode):
         self.locale = locale
 
     def _detector(self, runtime: Runtime | None) -> SafetyDetector:
-        return self.detector or context_of(runtime).safety or default_detector()
+        if self.detector is not None:
+            return self.detector
+        context = context_of(runtime)
+        return detector_of(context.safety, context.models, context.model)
 
     def _locale(self, runtime: Runtime | None) -> str:
         return self.locale or context_of(runtime).locale or "en"

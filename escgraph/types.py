@@ -233,7 +233,7 @@ class ESCContext:
     """
 
     models: dict[str, ModelChoice] = field(default_factory=dict)
-    safety: Any = None  # escgraph.agents.safety.SafetyDetector; None means the default detector
+    safety: Any = None  # a SafetyDetector, or {"format": ...} for the "safety" model role; None: the default detector
     locale: str = "en"
     skills_bank: Any = None
     knowledge_graph: Any = None

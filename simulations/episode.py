@@ -151,7 +151,9 @@ async def _play(spec: RunSpec, key: EpisodeKey, graph: Any, models: Mapping[str,
     models = seeded_models(models, key.seed)
     seeker = SageSeeker(profile, seeker_model=models["seeker"], judge_model=models["judge"], sage=spec.sage,
                         callbacks=callbacks)
-    context = ESCContext(models={"counselor": models["counselor"]}, skills_bank=skills_bank)
+    graph_models = {role: models[role] for role in ("counselor", "safety") if role in models}
+    context = ESCContext(models=graph_models, skills_bank=skills_bank,
+                         safety={"format": spec.safety_format} if "safety" in models else None)
 
     def step(what: str, make: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         return with_retries(f"{what} ({key.episode_id})", make, retries=spec.call_retries, backoff=spec.backoff,

@@ -63,8 +63,12 @@ class _Quiet:
     def episode_requeued(self, key: EpisodeKey, error: str) -> None: ...
 
 
+SAFETY_SETTINGS = ModelSettings(temperature=0.0, max_tokens=160, top_p=1.0)
+
+
 def load_role_models(spec: RunSpec, *, n_threads: int | None = None) -> dict[str, BaseChatModel]:
-    """One chat model per role from the spec, with the role's pinned decoding settings applied.
+    """One chat model per role from the spec (and ``safety`` when the spec names a safety model), with the role's
+    pinned decoding settings applied.
 
     Roles with the same spec and settings share one model object. ``n_threads`` limits llama.cpp threads per
     local model (worker processes split the cores between them). API models (OpenAI-compatible, Anthropic) get
@@ -72,8 +76,11 @@ def load_role_models(spec: RunSpec, *, n_threads: int | None = None) -> dict[str
     """
     cache: dict[str, BaseChatModel] = {}
     models = {}
-    for role in SIM_ROLES:
-        model_spec, settings, base_url = spec.models[role], spec.settings[role], spec.base_url_for(role)
+    roles = [(role, spec.models[role], spec.settings[role]) for role in SIM_ROLES]
+    if spec.safety_model:  # the safety gate's second opinion classifies: greedy and short
+        roles.append(("safety", spec.safety_model, SAFETY_SETTINGS))
+    for role, model_spec, settings in roles:
+        base_url = spec.base_url_for(role)
         cache_key = json.dumps([model_spec, settings.as_kwargs(), base_url], sort_keys=True)
         if cache_key not in cache:
             extra: dict[str, Any] = {}

@@ -83,6 +83,13 @@ class RunSpec(BaseModel):
     role_base_urls: dict[str, str | list[str]] = Field(
         default_factory=dict, description="per-role server(s), overriding base_url for that role; hashed when set")
     settings: dict[str, ModelSettings] = Field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+    safety_model: str | None = Field(
+        default=None, description="model spec for the safety gate's second opinion on ambiguous messages (a capable "
+                                  "chat model or a Llama-Guard-style guard); None: rules and embeddings only. Hashed "
+                                  "when set")
+    safety_format: Literal["structured", "llama_guard"] = Field(
+        default="structured", description="how the safety model is asked: a structured-output schema, or the "
+                                          "guard classification prompt answered safe/unsafe")
     profiles_source: str = "builtin"
     profiles: list[SeekerProfile]
     trials: int = Field(default=1, ge=1, le=1000)
@@ -133,13 +140,23 @@ class RunSpec(BaseModel):
     def _known_url_roles(cls, urls: Any) -> Any:
         if not isinstance(urls, dict):
             return urls
-        unknown = set(urls) - set(SIM_ROLES)
+        unknown = set(urls) - set(SIM_ROLES) - {"safety"}
         if unknown:
-            raise ValueError(f"role_base_urls: unknown role(s) {sorted(unknown)}; roles are {list(SIM_ROLES)}")
+            raise ValueError(f"role_base_urls: unknown role(s) {sorted(unknown)}; roles are "
+                             f"{list(SIM_ROLES) + ['safety']}")
         return {role: _servers(value) for role, value in urls.items() if _servers(value)}
+
+    @field_validator("safety_model")
+    @classmethod
+    def _safety_spec(cls, spec: str | None) -> str | None:
+        if spec is not None and not spec.strip():
+            raise ValueError("safety_model: give a model spec, or leave it unset for rules and embeddings only")
+        return spec.strip() if spec else spec
 
     @model_validator(mode="after")
     def _fill_roles(self) -> "RunSpec":
+        if self.safety_format != "structured" and self.safety_model is None:
+            raise ValueError(f"safety_format {self.safety_format!r} needs a safety_model (the guard to ask)")
         for role in SIM_ROLES:
             self.models.setdefault(role, self.models["counselor"])
             self.settings.setdefault(role, DEFAULT_SETTINGS[role])
@@ -179,6 +196,9 @@ class RunSpec(BaseModel):
             config["role_base_urls"] = {role: _redacted(urls) for role, urls in config["role_base_urls"].items()}
         else:
             config.pop("role_base_urls", None)  # runs without per-role servers keep the hash they had before
+        if config.get("safety_model") is None:  # runs without a safety model keep the hash they had before
+            config.pop("safety_model", None)
+            config.pop("safety_format", None)
         if config.get("trial_keys") is None:
             config.pop("trial_keys", None)  # runs of every profile × trial keep the hash they had before the field
         return config

@@ -21,6 +21,7 @@ raise the score above the threshold or, if confident, lower it below; it can nev
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -146,6 +147,16 @@ class SafetyDetector:
                 if self._index is None:
                     self._index = load_exemplar_index(self._exemplars_path)
         return self._index
+
+    def with_model(self, model: Any, model_format: str = "structured") -> "SafetyDetector":
+        """This detector with ``model`` as its second opinion; rules and embedding index are shared, not reloaded."""
+        if model_format not in MODEL_FORMATS:
+            raise ValueError(f"model_format must be one of {', '.join(MODEL_FORMATS)}, got {model_format!r}")
+        twin = copy.copy(self)
+        twin.model, twin.model_format = model, model_format
+        self._index_or_none()  # built once here, so the twin and this detector hold the same index
+        twin._index, twin._index_lock = self._index, threading.Lock()
+        return twin
 
     def _prepare(self, raw: Any) -> _Prepared:
         text = clean_text(raw)
@@ -330,3 +341,4 @@ def default_detector() -> SafetyDetector:
             if _default is None:
                 _default = SafetyDetector()
     return _default
+

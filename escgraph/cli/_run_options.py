@@ -34,6 +34,31 @@ SeekerUrlOption = Annotated[list[str] | None, typer.Option(
     "--seeker-base-url", help="Server(s) for the seeker's model only (overrides --base-url).")]
 JudgeUrlOption = Annotated[list[str] | None, typer.Option(
     "--judge-base-url", help="Server(s) for the judge's model only (overrides --base-url).")]
+SafetyModelOption = Annotated[str | None, typer.Option(
+    "--safety-model", help="Model spec for the safety gate's second opinion on ambiguous messages (a capable chat "
+                           "model, or a guard model with --safety-format llama_guard). Default: rules and "
+                           "embeddings only.")]
+SafetyUrlOption = Annotated[list[str] | None, typer.Option(
+    "--safety-base-url", help="Server(s) for the safety model only (overrides --base-url).")]
+
+
+class SafetyFormat(str, Enum):
+    structured = "structured"
+    llama_guard = "llama_guard"
+
+
+SafetyFormatOption = Annotated[SafetyFormat, typer.Option(
+    "--safety-format", help="How --safety-model is asked: structured (a JSON schema, any capable chat model) or "
+                            "llama_guard (a Llama-Guard-style prompt answered safe/unsafe + categories; a guard "
+                            "can raise an ambiguous message to a crisis, never clear one).")]
+
+
+def safety_options(safety_model: str | None, safety_format: SafetyFormat | str) -> dict[str, Any]:
+    """The RunSpec fields of --safety-model / --safety-format."""
+    safety_format = SafetyFormat(safety_format).value
+    if safety_format != "structured" and not safety_model:
+        raise CLIError(f"--safety-format {safety_format} needs --safety-model (the guard model to ask)")
+    return dict(safety_model=safety_model or None, safety_format=safety_format)
 
 
 def server_list(values: list[str] | None) -> str | list[str] | None:
@@ -44,12 +69,14 @@ def server_list(values: list[str] | None) -> str | list[str] | None:
 
 def run_options(*, executor: Executor | str, ray_address: str | None, ray_num_gpus: float,
                 base_url: list[str] | None, counselor_base_url: list[str] | None = None,
-                seeker_base_url: list[str] | None = None, judge_base_url: list[str] | None = None) -> dict[str, Any]:
+                seeker_base_url: list[str] | None = None, judge_base_url: list[str] | None = None,
+                safety_base_url: list[str] | None = None) -> dict[str, Any]:
     """The RunSpec fields these options set."""
     executor = Executor(executor).value
     if executor != "ray" and (ray_address or ray_num_gpus):
         raise CLIError("--ray-address and --ray-num-gpus need --executor ray")
     per_role = {role: server_list(urls) for role, urls in
-                (("counselor", counselor_base_url), ("seeker", seeker_base_url), ("judge", judge_base_url))}
+                (("counselor", counselor_base_url), ("seeker", seeker_base_url), ("judge", judge_base_url),
+                 ("safety", safety_base_url))}
     return dict(executor=executor, ray_address=ray_address or None, ray_num_gpus=ray_num_gpus,
                 base_url=server_list(base_url), role_base_urls={r: u for r, u in per_role.items() if u})

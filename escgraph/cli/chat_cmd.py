@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from escgraph.cli._app import CLIError, app
+from escgraph.cli._run_options import SafetyFormat, SafetyFormatOption, SafetyModelOption, safety_options
 from escgraph.messages import InvalidMessageError, clean_seeker_message, message_from_line, read_lines
 
 
@@ -98,13 +99,16 @@ def kg_options(graph: str, kg: Path | None, *, pin: bool = False) -> dict[str, A
 class ChatSession:
     """One conversation thread on a compiled graph, with the run context carrying the models."""
 
-    def __init__(self, graph: Any, model: Any, thread: str, locale: str, seeker: str | None = None) -> None:
+    def __init__(self, graph: Any, model: Any, thread: str, locale: str, seeker: str | None = None,
+                 safety_model: Any = None, safety_format: str = "structured") -> None:
         from escgraph.types import ESCContext
 
         self.graph = graph
         self.thread = thread
         self.seeker = seeker  # long-term memory is on only with a seeker id
-        self.context = ESCContext(models={"counselor": model}, locale=locale)
+        models = {"counselor": model} | ({"safety": safety_model} if safety_model is not None else {})
+        self.context = ESCContext(models=models, locale=locale,
+                                  safety={"format": safety_format} if safety_model is not None else None)
         self.config = {"configurable": {"thread_id": thread}}
 
     def send(self, text: str) -> dict[str, Any]:
@@ -203,11 +207,16 @@ def chat(
                                                                   "override it); default: the graph's."),
     kg: Path = typer.Option(None, "--kg", help="Knowledge-graph file (escgraph kg import-heal) for graphs that "
                                                "retrieve cases (kemi); default: the authored graph."),
+    safety_model: SafetyModelOption = None,
+    safety_format: SafetyFormatOption = SafetyFormat.structured,
 ) -> None:
     """Talk to a counselor graph. Reads one message per line when stdin is not a terminal."""
+    safety = safety_options(safety_model, safety_format)
     compiled = _build(graph, db, seeker, memory_db,
                       {**planner_options(graph, planner, planner_mode), **kg_options(graph, kg)})
-    session = ChatSession(compiled, _load_model(model, base_url), thread or uuid.uuid4().hex[:12], locale, seeker)
+    session = ChatSession(compiled, _load_model(model, base_url), thread or uuid.uuid4().hex[:12], locale, seeker,
+                          safety_model=_load_model(safety["safety_model"], base_url) if safety["safety_model"] else None,
+                          safety_format=safety["safety_format"])
     if sys.stdin.isatty():
         _interactive(session, graph, as_json)
     else:

@@ -9,7 +9,9 @@ import typer
 
 from escgraph.cli._app import CLIError, app
 from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeUrlOption,
-                                       RayAddressOption, RayGpusOption, SeekerUrlOption, run_options)
+                                       RayAddressOption, RayGpusOption, SafetyFormat, SafetyFormatOption,
+                                       SafetyModelOption, SafetyUrlOption, SeekerUrlOption, run_options,
+                                       safety_options)
 
 if TYPE_CHECKING:
     from escgraph.skills_bank.evolution.state import EvolutionState
@@ -47,6 +49,9 @@ def evolve(
     counselor_base_url: CounselorUrlOption = None,
     seeker_base_url: SeekerUrlOption = None,
     judge_base_url: JudgeUrlOption = None,
+    safety_model: SafetyModelOption = None,
+    safety_format: SafetyFormatOption = SafetyFormat.structured,
+    safety_base_url: SafetyUrlOption = None,
     seed: int = typer.Option(0, "--seed", help="Base seed: every simulation of the evolution replays the same "
                                                "episode seeds."),
     margin: float = typer.Option(3.0, "--margin", min=0, help="Mean paired gain (candidate − control, points) the "
@@ -87,7 +92,8 @@ def evolve(
     try:
         where = run_options(executor=executor, ray_address=ray_address, ray_num_gpus=ray_num_gpus,
                             base_url=base_url, counselor_base_url=counselor_base_url,
-                            seeker_base_url=seeker_base_url, judge_base_url=judge_base_url)
+                            seeker_base_url=seeker_base_url, judge_base_url=judge_base_url,
+                            safety_base_url=safety_base_url) | safety_options(safety_model, safety_format)
         if not get_graph_info(graph).uses_skills_bank:
             raise CLIError(f"graph {graph!r} does not use the skills bank, so evolving the bank cannot change it; "
                            f"use --graph skilled")

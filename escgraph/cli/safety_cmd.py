@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from escgraph.cli._app import CLIError, app
+from escgraph.cli._run_options import SafetyFormat, SafetyFormatOption, SafetyModelOption, safety_options
 
 safety_app = typer.Typer(help="Safety gate tools.", no_args_is_help=True)
 app.add_typer(safety_app, name="safety")
@@ -54,13 +55,25 @@ def check(
     jsonl: Path = typer.Option(None, "--jsonl", help='File of {"text": ...} lines to check ("-" for stdin).'),
     locale: str = typer.Option("en", "--locale", help="Locale for the safety reply (with --reply)."),
     reply: bool = typer.Option(False, "--reply", help="Also print the safety reply for crisis messages."),
+    model: SafetyModelOption = None,
+    model_format: SafetyFormatOption = SafetyFormat.structured,
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for a provider:model "
+                                                          "--safety-model."),
 ) -> None:
     """Print one JSON line per input with crisis, category, score and reasons."""
-    from escgraph.agents.safety import SafetyDetector, safety_reply
+    from escgraph.agents.safety import default_detector, safety_reply
+    from escgraph.llm import ModelSpecError, load_chat_model
 
     if (text is None) == (jsonl is None):
         raise CLIError("give either TEXT or --jsonl FILE")
-    detector = SafetyDetector()
+    chosen = safety_options(model, model_format)
+    detector = default_detector()
+    if chosen["safety_model"]:
+        try:
+            guard = load_chat_model(chosen["safety_model"], base_url=base_url)
+        except ModelSpecError as exc:
+            raise CLIError(str(exc)) from None
+        detector = detector.with_model(guard, chosen["safety_format"])
     if text is not None:
         verdict = detector.check(text)
         extra = {"reply": safety_reply(verdict, locale)} if reply and verdict.crisis else {}

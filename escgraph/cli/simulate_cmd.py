@@ -8,7 +8,9 @@ import typer
 
 from escgraph.cli._app import CLIError, app
 from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeUrlOption,
-                                       RayAddressOption, RayGpusOption, SeekerUrlOption, run_options)
+                                       RayAddressOption, RayGpusOption, SafetyFormat, SafetyFormatOption,
+                                       SafetyModelOption, SafetyUrlOption, SeekerUrlOption, run_options,
+                                       safety_options)
 
 
 class _RichProgress:
@@ -141,6 +143,9 @@ def simulate(
     counselor_base_url: CounselorUrlOption = None,
     seeker_base_url: SeekerUrlOption = None,
     judge_base_url: JudgeUrlOption = None,
+    safety_model: SafetyModelOption = None,
+    safety_format: SafetyFormatOption = SafetyFormat.structured,
+    safety_base_url: SafetyUrlOption = None,
     seed: int = typer.Option(0, "--seed", help="Base seed; episode seeds derive from it and the run id."),
     run_id: str = typer.Option("default", "--run-id", help="Episode seeds derive from the run id and --seed: "
                                                             "keep both to compare graphs on identical seekers."),
@@ -196,7 +201,8 @@ def simulate(
     try:
         where = run_options(executor=executor, ray_address=ray_address, ray_num_gpus=ray_num_gpus,
                             base_url=base_url, counselor_base_url=counselor_base_url,
-                            seeker_base_url=seeker_base_url, judge_base_url=judge_base_url)
+                            seeker_base_url=seeker_base_url, judge_base_url=judge_base_url,
+                            safety_base_url=safety_base_url) | safety_options(safety_model, safety_format)
         info = get_graph_info(graph)
         chosen = resolve_profiles(profiles, n=n, seed=seed)
         pinned = _pin_bank(bank, bank_version) if info.uses_skills_bank else None
