@@ -14,7 +14,7 @@ import asyncio
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -23,6 +23,9 @@ from escgraph.profiles import SeekerProfile
 from escgraph.simulations import runner
 from escgraph.simulations.results import RunData
 from escgraph.simulations.spec import SIM_ROLES, RunSpec
+
+if TYPE_CHECKING:
+    from escgraph.skills_bank.evolution import EvolutionState
 
 __all__ = ["run_simulation", "arun_simulation", "run_evolution", "graph_reference"]
 
@@ -139,8 +142,12 @@ def run_simulation(**kwargs: Any) -> RunData:
 
 def run_evolution(*, graph: Any = "skilled", profiles: Any, bank: str | Path, out: str | Path, models: Any = None,
                   analyst: Any = None, holdout: Sequence[Any] = (), n: int | None = None, seed: int = 0,
-                  settings: Any = None, resume: bool = False, log: Any = print, **spec_options: Any) -> dict:
-    """Evolve the skills bank at ``bank`` against ``graph``; returns the evolution state (also in ``out``).
+                  settings: Any = None, resume: bool = False, log: Any = print,
+                  **spec_options: Any) -> EvolutionState:
+    """Evolve the skills bank at ``bank`` against ``graph``; returns the evolution state as typed records
+    (:class:`~escgraph.skills_bank.evolution.EvolutionState`, also written to ``out/evolution.json``:
+    ``state.status``, ``state.rounds[0].proposals``, ``state.final_version()``; ``state.model_dump()`` is that
+    file's JSON data).
 
     ``analyst`` is a chat model or spec for the skill analyst (default: the counselor's). ``settings`` is an
     :class:`~escgraph.skills_bank.evolution.EvolutionSettings` (rounds, verification policy, budget).
@@ -149,7 +156,7 @@ def run_evolution(*, graph: Any = "skilled", profiles: Any, bank: str | Path, ou
     from escgraph.agents.skill_analyst import SkillAnalyst
     from escgraph.llm import load_chat_model
     from escgraph.simulations.evolve_adapter import RunnerSimulator
-    from escgraph.skills_bank.evolution import run_evolution as evolve
+    from escgraph.skills_bank.evolution import evolve
     from escgraph.skills_bank.store import SkillBank
 
     spec_options.setdefault("run_id", "evolve")

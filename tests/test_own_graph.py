@@ -123,5 +123,8 @@ def test_evolution_through_the_python_api(tmp_path):
                           settings=EvolutionSettings(rounds=1, policy=VerifyPolicy(margin=3, tolerance=2,
                                                                                    regression_size=6,
                                                                                    verify_trials=2)))
-    assert state["rounds"][0]["proposals"][0]["status"] == "accepted"
+    assert state.rounds[0].proposals[0].status == "accepted" and state.final_version() == "v2"
+    assert state.model_dump()["rounds"][0]["proposals"][0]["status"] == "accepted"  # the evolution.json data
+    with pytest.warns(DeprecationWarning, match="state.rounds"):
+        assert state["rounds"][0]["proposals"][0]["status"] == "accepted"  # the old dict access still works
     assert SkillBank.open(tmp_path / "bank").head == "v2"

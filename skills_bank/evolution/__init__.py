@@ -27,6 +27,7 @@ from escgraph.skills_bank.evolution.loop import (
     EvolutionSettings,
     SimulationResult,
     Simulator,
+    evolve,
     load_state,
     run_evolution,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "recorded_profiles",
     "replay_round",
     "apply_edit",
+    "evolve",
     "load_state",
     "read_state",
     "run_evolution",

@@ -60,7 +60,7 @@ from escgraph.stats import holm, paired
 from escgraph.skills_bank.schema import Skill
 from escgraph.skills_bank.store import SkillBank
 
-__all__ = ["SimulationResult", "Simulator", "Analyst", "EvolutionSettings", "EvolutionError", "run_evolution",
+__all__ = ["SimulationResult", "Simulator", "Analyst", "EvolutionSettings", "EvolutionError", "evolve", "run_evolution",
            "load_state", "read_state", "EvolutionState", "STATE_FILE", "PROFILES_FILE"]
 
 PROFILES_FILE = "profiles.json"  # the seekers themselves (the state only holds digests), for replays
@@ -472,8 +472,19 @@ def run_evolution(bank: SkillBank, profiles: Sequence[SeekerProfile], simulator:
                   holdout: Sequence[SeekerProfile] = (), resume: bool = False,
                   reply_flagged: Callable[[str], bool] | None = None,
                   log: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
-    """Evolve ``bank`` for ``settings.rounds`` rounds; returns the evolution state as the JSON data written to
-    ``evolution.json`` (:func:`read_state` reads it back as typed records).
+    """:func:`evolve`, returning the evolution state as the JSON data written to ``evolution.json``
+    (``evolve(...).model_dump()``)."""
+    return evolve(bank, profiles, simulator, analyst, out_dir=out_dir, settings=settings, holdout=holdout,
+                  resume=resume, reply_flagged=reply_flagged, log=log).model_dump()
+
+
+def evolve(bank: SkillBank, profiles: Sequence[SeekerProfile], simulator: Simulator, analyst: Analyst, *,
+           out_dir: str | Path, settings: EvolutionSettings | None = None,
+           holdout: Sequence[SeekerProfile] = (), resume: bool = False,
+           reply_flagged: Callable[[str], bool] | None = None,
+           log: Callable[[str], None] = lambda message: None) -> EvolutionState:
+    """Evolve ``bank`` for ``settings.rounds`` rounds; returns the evolution state as typed records (what
+    ``evolution.json`` holds; :func:`read_state` reads that file back the same way).
 
     ``holdout`` profiles are never used during the rounds; at the end the starting and final bank versions are
     compared on them. The token budget stops new rounds and proposals, never the held-out comparison.
@@ -505,4 +516,4 @@ def run_evolution(bank: SkillBank, profiles: Sequence[SeekerProfile], simulator:
     from escgraph.skills_bank.evolution.report import write_evolution_report
 
     write_evolution_report(evo.state, evo.out, bank)
-    return evo.state.model_dump()
+    return evo.state

@@ -15,6 +15,7 @@ edit, verification metrics, the hashed config) stay plain JSON values.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -186,6 +187,13 @@ class EvolutionState(_Record):
     def to_json(self) -> str:
         """``evolution.json``'s text (the format every escgraph version has written)."""
         return json.dumps(self.model_dump(), indent=1, ensure_ascii=False) + "\n"
+
+    def __getitem__(self, key: str) -> Any:
+        """``state["rounds"]``: the JSON data's entry, as when ``escgraph.simulations.run_evolution`` returned a dict
+        (deprecated: read the attribute, or ``model_dump()`` for the whole dict)."""
+        warnings.warn("EvolutionState[key] is deprecated: read the attribute (state.rounds) or use "
+                      "state.model_dump()[key]", DeprecationWarning, stacklevel=2)
+        return self.model_dump()[key]
 
     @classmethod
     def coerce(cls, state: "EvolutionState | dict[str, Any]") -> "EvolutionState":
