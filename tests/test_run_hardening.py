@@ -235,7 +235,7 @@ def test_a_foreign_file_is_refused_untouched(tmp_path):
 
 def test_a_new_folder_never_holds_an_empty_results_file(tmp_path, monkeypatch):
     """The results file is built aside and renamed in: a run killed while creating it leaves nothing to refuse."""
-    from escgraph.simulations import store as store_module
+    from escgraph.simulations import _store_file as store_module  # where the file is created
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
