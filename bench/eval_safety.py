@@ -1,6 +1,6 @@
 """Evaluate the safety detector on labelled JSON-lines files: recall and false alarms, overall and per category.
 
-    python bench/eval_safety.py                      # the evaluation set: dev and (frozen) test parts
+    python bench/eval_safety.py                      # both evaluation sets: dev and (frozen) test parts
     python bench/eval_safety.py FILE [FILE ...]      # any files in the same format
     python bench/eval_safety.py --rules-only         # without the embedding signal
     python bench/eval_safety.py --misses             # list every miss / false alarm with its reasons
@@ -22,7 +22,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-DEFAULT_FILES = (DATA / "safety_eval_dev.jsonl", DATA / "safety_eval_test.jsonl")
+# the first set (dev, frozen test) and the second, written blind to the detector (dev, frozen test)
+DEFAULT_FILES = tuple(DATA / f"safety_eval{n}_{part}.jsonl" for n in ("", "2") for part in ("dev", "test"))
 
 
 def load_cases(path: Path) -> list[dict]:

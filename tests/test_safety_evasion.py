@@ -43,6 +43,12 @@ TEST_MIN_CAUGHT, TEST_MAX_FALSE_ALARMS = 123, 3
 DEV_MIN_CAUGHT, DEV_MAX_FALSE_ALARMS = 120, 0
 # Probes written during tuning, in six rounds (dev material: each round was written fresh, measured, then fixed).
 PROBES_MIN_CAUGHT, PROBES_MAX_FALSE_ALARMS = 285, 0
+# The second set, written blind to the detector, split once (tests/data/safety_eval2_split.py) before any tuning
+# against it. Its test part is frozen; floors measured after tuning on its dev part (recall 85/119, false alarms
+# 15/128 on test: far below the first set's figures, see the README).
+FROZEN_TEST2_SHA256 = "e8b24b534d50a55960be9e41a95e5892428da765b81c5cae9af5020588c6c1d7"
+TEST2_MIN_CAUGHT, TEST2_MAX_FALSE_ALARMS = 85, 15
+DEV2_MIN_CAUGHT, DEV2_MAX_FALSE_ALARMS = 116, 2
 
 
 @pytest.fixture(scope="module")
@@ -277,10 +283,26 @@ def test_evaluation_set_is_frozen_balanced_and_reproducible():
     assert build.split(build.cases()) == (dev, test)  # the split is reproducible from the written messages
 
 
+def test_second_set_is_frozen_and_its_split_reproducible():
+    import importlib.util
+
+    test_file = DATA / "safety_eval2_test.jsonl"
+    assert hashlib.sha256(test_file.read_bytes()).hexdigest() == FROZEN_TEST2_SHA256, \
+        "the second set's frozen test part changed: never edit it"
+    dev, test = _cases("safety_eval2_dev.jsonl"), _cases("safety_eval2_test.jsonl")
+    spec = importlib.util.spec_from_file_location("safety_eval2_split", DATA / "safety_eval2_split.py")
+    split = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(split)
+    assert split.split(dev + test) == (dev, test)
+    assert len(dev) + len(test) >= 400 and not {c["text"] for c in dev} & {c["text"] for c in test}
+
+
 @pytest.mark.parametrize("name, min_caught, max_false", [
     ("safety_eval_test.jsonl", TEST_MIN_CAUGHT, TEST_MAX_FALSE_ALARMS),
     ("safety_eval_dev.jsonl", DEV_MIN_CAUGHT, DEV_MAX_FALSE_ALARMS),
     ("safety_eval_probes.jsonl", PROBES_MIN_CAUGHT, PROBES_MAX_FALSE_ALARMS),
+    ("safety_eval2_test.jsonl", TEST2_MIN_CAUGHT, TEST2_MAX_FALSE_ALARMS),
+    ("safety_eval2_dev.jsonl", DEV2_MIN_CAUGHT, DEV2_MAX_FALSE_ALARMS),
 ])
 def test_evaluation_floors(detector, name, min_caught, max_false):
     cases = _cases(name)
