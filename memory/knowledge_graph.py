@@ -8,6 +8,9 @@ querying never re-embed the whole graph.
 
 Retrieval: embed the query, keep stressor stories above a similarity threshold, rank the responses connected to
 them by edge weight, and prefer responses linked to the seeker's expectation and to positive feedback.
+
+Why one module: reading a HEAL folder, retrieval and the saved form share the node kinds, edge files and entry
+checks, and none of the three is long enough to stand alone.
 """
 
 from __future__ import annotations

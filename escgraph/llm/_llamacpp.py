@@ -3,6 +3,10 @@
 One loaded model is shared by every instance of the same file and context size, and every call into llama.cpp
 holds that model's lock (see ``_loader``). The async paths run llama.cpp in a worker thread so the event loop
 keeps running while tokens are generated.
+
+Why one module: it is one chat-model class whose sync, async, streaming and structured paths share one prepared
+call (``_Call``), plus the few converters only it uses; loading, grammars and schemas are already elsewhere
+(``_loader``, ``_grammar``, ``_schema``).
 """
 
 from __future__ import annotations

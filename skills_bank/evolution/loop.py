@@ -7,6 +7,10 @@ Everything the loop decides is written to ``evolution.json`` in the output folde
 and every simulation is its own resumable run folder, so a killed evolution resumes where it stopped without
 redoing finished simulations. A round's commit carries a marker, so a kill between committing and recording the
 commit never commits twice.
+
+Why one module: every step of a round is a method of one ``_Evolution`` object that shares its state, token
+budget and log, and the protocols it is driven through sit beside it, so the loop's whole contract reads in one
+place.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Text is folded before matching (Unicode compatibility forms, invisible character
 accents dropped, digits inside words read as letters, markdown emphasis removed, spaced-out letters joined), so
 casing, zero-width characters, homoglyphs and markdown do not hide a phrase. A caution excuses a match only for
 rules that allow it and only when it directly governs the match (see ``lifts`` in the rules file).
+
+Why one module: every check (rules, phone numbers, copied spans, Unicode tricks) reads the same compiled rules and
+folded text, and a rule is tuned by reading its check next to the folding that feeds it.
 """
 
 from __future__ import annotations
