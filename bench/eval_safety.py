@@ -22,8 +22,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-# the first set (dev, frozen test) and the second, written blind to the detector (dev, frozen test)
-DEFAULT_FILES = tuple(DATA / f"safety_eval{n}_{part}.jsonl" for n in ("", "2") for part in ("dev", "test"))
+# the first set (dev, frozen test), the second, written blind to the detector (dev, frozen test), and the third,
+# also written blind (two dev files, no test part)
+DEFAULT_FILES = tuple(DATA / f"safety_eval{n}_{part}.jsonl" for n in ("", "2") for part in ("dev", "test")) + \
+    (DATA / "safety_eval3_dev_a.jsonl", DATA / "safety_eval3_dev_b.jsonl")
 
 
 def load_cases(path: Path) -> list[dict]:

@@ -44,11 +44,13 @@ DEV_MIN_CAUGHT, DEV_MAX_FALSE_ALARMS = 120, 0
 # Probes written during tuning, in six rounds (dev material: each round was written fresh, measured, then fixed).
 PROBES_MIN_CAUGHT, PROBES_MAX_FALSE_ALARMS = 285, 0
 # The second set, written blind to the detector, split once (tests/data/safety_eval2_split.py) before any tuning
-# against it. Its test part is frozen; floors measured after tuning on its dev part (recall 85/119, false alarms
-# 15/128 on test: far below the first set's figures, see the README).
+# against it. Its test part is frozen; floors measured after tuning on its dev part and on the third set (dev only,
+# also written blind): recall 87/119, false alarms 15/128 on test, far below the first set's figures (README).
 FROZEN_TEST2_SHA256 = "e8b24b534d50a55960be9e41a95e5892428da765b81c5cae9af5020588c6c1d7"
-TEST2_MIN_CAUGHT, TEST2_MAX_FALSE_ALARMS = 85, 15
+TEST2_MIN_CAUGHT, TEST2_MAX_FALSE_ALARMS = 87, 15
 DEV2_MIN_CAUGHT, DEV2_MAX_FALSE_ALARMS = 116, 2
+DEV3A_MIN_CAUGHT, DEV3A_MAX_FALSE_ALARMS = 80, 5
+DEV3B_MIN_CAUGHT, DEV3B_MAX_FALSE_ALARMS = 68, 7
 
 
 @pytest.fixture(scope="module")
@@ -303,6 +305,8 @@ def test_second_set_is_frozen_and_its_split_reproducible():
     ("safety_eval_probes.jsonl", PROBES_MIN_CAUGHT, PROBES_MAX_FALSE_ALARMS),
     ("safety_eval2_test.jsonl", TEST2_MIN_CAUGHT, TEST2_MAX_FALSE_ALARMS),
     ("safety_eval2_dev.jsonl", DEV2_MIN_CAUGHT, DEV2_MAX_FALSE_ALARMS),
+    ("safety_eval3_dev_a.jsonl", DEV3A_MIN_CAUGHT, DEV3A_MAX_FALSE_ALARMS),
+    ("safety_eval3_dev_b.jsonl", DEV3B_MIN_CAUGHT, DEV3B_MAX_FALSE_ALARMS),
 ])
 def test_evaluation_floors(detector, name, min_caught, max_false):
     cases = _cases(name)
