@@ -133,3 +133,36 @@ def test_cli_safety_flags(tmp_path):
     result = runner.invoke(cli_app(), ["chat", "--model", "fake", "--safety-model", "fake", "--safety-format", "bogus"],
                            input="hi\n")
     assert result.exit_code == 2 and "bogus" in result.output
+
+
+# -- concurrent checks are scored in batches -----------------------------------------------------------------------
+
+async def test_concurrent_checks_are_batched_with_the_same_verdicts():
+    import asyncio
+
+    detector = SafetyDetector(use_embeddings=False)
+    texts = [f"message {i}: I can't do this anymore" if i % 3 == 0 else f"message {i}: nice weather today"
+             for i in range(24)]
+    batches = []
+    score = detector._score_without_model
+
+    def counting(items):
+        batches.append(len(items))
+        return score(items)
+
+    detector._score_without_model = counting
+    verdicts = await asyncio.gather(*(detector.acheck(t) for t in texts))
+    assert [v.model_dump() for v in verdicts] == [detector.check(t).model_dump() for t in texts]
+    assert sum(batches[:len(batches) - len(texts)]) == len(texts) and len(batches) - len(texts) < len(texts)
+
+
+async def test_a_cancelled_check_does_not_break_the_batch():
+    import asyncio
+
+    detector = SafetyDetector(use_embeddings=False)
+    first = asyncio.ensure_future(detector.acheck("I want to die"))
+    second = asyncio.ensure_future(detector.acheck("the exam is killing me"))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert not (await second).crisis
+    assert (await detector.acheck("I want to die")).crisis
