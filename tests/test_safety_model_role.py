@@ -166,3 +166,21 @@ async def test_a_cancelled_check_does_not_break_the_batch():
     first.cancel()
     assert not (await second).crisis
     assert (await detector.acheck("I want to die")).crisis
+
+
+def _assessing(category: str, confidence: float = 0.9) -> FakeChatModel:
+    from escgraph.agents.safety._model_check import RiskAssessment
+
+    return FakeChatModel(responder=lambda messages, schema: RiskAssessment(
+        category=category, confidence=confidence, reason="test"))
+
+
+def test_a_model_may_clear_an_ambiguous_crisis_only_when_allowed():
+    detector = SafetyDetector(use_embeddings=False, ambiguous=(0.25, 0.99))
+    text = "I won't be around much longer"  # a crisis by a rule below the strong weight: the model is asked
+    assert detector.check(text).crisis
+    kept = detector.with_model(_assessing("none")).check(text)
+    assert kept.crisis and any("may only raise" in r for r in kept.reasons)
+    cleared = SafetyDetector(model=_assessing("none"), model_may_clear=True, use_embeddings=False,
+                             ambiguous=(0.25, 0.99)).check(text)
+    assert not cleared.crisis and any("model: no risk" in r for r in cleared.reasons)

@@ -77,6 +77,10 @@ class SafetyDetector:
         model_format: how the model is asked: ``"structured"`` (a structured-output schema, any capable chat
             model) or ``"llama_guard"`` (a Llama-Guard-style classification prompt for a guard model, answered
             ``safe`` / ``unsafe`` + categories; a guard can raise an ambiguous message but never clear it).
+        model_may_clear: whether a structured model's confident "no risk" may turn an ambiguous crisis verdict
+            (a score between the threshold and the top of the ambiguous band) into no crisis. Off by default:
+            the embedded model, asked this way, cleared 7 of 104 real crises of a dev set and no false alarm, so
+            the model may only raise a verdict unless you trust it to clear one (and have measured it).
         threshold: combined score at or above which a message is a crisis.
         ambiguous: ``(low, high)`` score band in which the model, if any, is asked.
         foreign_embedding_trust: weight of the (English-only) embedding signal for non-English text.
@@ -90,6 +94,7 @@ class SafetyDetector:
         model: Any = None,
         *,
         model_format: str = "structured",
+        model_may_clear: bool = False,
         threshold: float = 0.5,
         ambiguous: tuple[float, float] = (0.25, 0.75),
         foreign_embedding_trust: float = 0.6,
@@ -106,6 +111,7 @@ class SafetyDetector:
             raise ValueError(f"model_format must be one of {', '.join(MODEL_FORMATS)}, got {model_format!r}")
         self.model = model
         self.model_format = model_format
+        self.model_may_clear = model_may_clear
         self.threshold = threshold
         self.ambiguous = ambiguous
         self.foreign_embedding_trust = foreign_embedding_trust
@@ -284,19 +290,20 @@ class SafetyDetector:
         if not self._needs_model(item, verdict):
             return verdict
         return _merge_model(verdict, assess_with_model(self.model, _model_text(item), self.model_format),
-                            self.threshold)
+                            self.threshold, self.model_may_clear)
 
     async def _afinish(self, scored: list[tuple[_Prepared, SafetyVerdict]]) -> list[SafetyVerdict]:
         async def finish(item: _Prepared, verdict: SafetyVerdict) -> SafetyVerdict:
             if not self._needs_model(item, verdict):
                 return verdict
             answer = await aassess_with_model(self.model, _model_text(item), self.model_format)
-            return _merge_model(verdict, answer, self.threshold)
+            return _merge_model(verdict, answer, self.threshold, self.model_may_clear)
 
         return list(await asyncio.gather(*(finish(i, v) for i, v in scored)))
 
 
-def _merge_model(verdict: SafetyVerdict, answer: RiskAssessment | None, threshold: float) -> SafetyVerdict:
+def _merge_model(verdict: SafetyVerdict, answer: RiskAssessment | None, threshold: float,
+                 may_clear: bool = False) -> SafetyVerdict:
     if answer is None:
         return verdict
     signals = {**verdict.signals, "model": round(answer.confidence if answer.category != "none" else 0.0, 4)}
@@ -306,6 +313,10 @@ def _merge_model(verdict: SafetyVerdict, answer: RiskAssessment | None, threshol
         reasons.append(f"model: {answer.category} ({answer.confidence:.2f}) {answer.reason}".strip())
         return verdict.model_copy(update={"crisis": True, "category": answer.category, "score": min(score, 1.0),
                                           "signals": signals, "reasons": reasons})
+    if answer.confidence >= 0.6 and verdict.crisis and not may_clear:
+        reasons.append(f"model: no risk ({answer.confidence:.2f}); crisis verdict kept: the model may only raise "
+                       "one (model_may_clear=False)")
+        return verdict.model_copy(update={"signals": signals, "reasons": reasons})
     if answer.confidence >= 0.6:
         reasons.append(f"model: no risk ({answer.confidence:.2f}) {answer.reason}".strip())
         score = min(verdict.score, threshold * 0.9)
