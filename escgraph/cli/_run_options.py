@@ -25,6 +25,11 @@ RayAddressOption = Annotated[str | None, typer.Option(
                           "private Ray on this machine (127.0.0.1).")]
 RayGpusOption = Annotated[float, typer.Option(
     "--ray-num-gpus", min=0, help="With --executor ray: GPUs reserved by each episode actor (local models).")]
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="Counselor model spec.")]
+SeekerModelOption = Annotated[str | None, typer.Option(
+    "--seeker-model", help="Seeker model spec (default: --model).")]
+JudgeModelOption = Annotated[str | None, typer.Option(
+    "--judge-model", help="Judge model spec (default: --seeker-model).")]
 BaseUrlOption = Annotated[list[str] | None, typer.Option(
     "--base-url", help="OpenAI-compatible server for provider:model specs. Repeat it, or give a comma list, for "
                        "several replicas of one model: each call goes to the least-loaded healthy one.")]

@@ -214,9 +214,9 @@ def chat(
     safety = safety_options(safety_model, safety_format)
     compiled = _build(graph, db, seeker, memory_db,
                       {**planner_options(graph, planner, planner_mode), **kg_options(graph, kg)})
+    guard = _load_model(safety["safety_model"], base_url) if safety["safety_model"] else None
     session = ChatSession(compiled, _load_model(model, base_url), thread or uuid.uuid4().hex[:12], locale, seeker,
-                          safety_model=_load_model(safety["safety_model"], base_url) if safety["safety_model"] else None,
-                          safety_format=safety["safety_format"])
+                          safety_model=guard, safety_format=safety["safety_format"])
     if sys.stdin.isatty():
         _interactive(session, graph, as_json)
     else:

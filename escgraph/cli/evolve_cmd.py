@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from escgraph.cli._app import CLIError, app
-from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeUrlOption,
-                                       RayAddressOption, RayGpusOption, SafetyFormat, SafetyFormatOption,
-                                       SafetyModelOption, SafetyUrlOption, SeekerUrlOption, run_options,
-                                       safety_options)
+from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeModelOption,
+                                       JudgeUrlOption, ModelOption, RayAddressOption, RayGpusOption, SafetyFormat,
+                                       SafetyFormatOption, SafetyModelOption, SafetyUrlOption, SeekerModelOption,
+                                       SeekerUrlOption, run_options, safety_options)
 
 if TYPE_CHECKING:
     from escgraph.skills_bank.evolution.state import EvolutionState
@@ -41,9 +41,9 @@ def evolve(
     resume: bool = typer.Option(False, "--resume", help="Continue the evolution in --out."),
     trials: int = typer.Option(1, "--trials", min=1, help="Episodes per profile."),
     max_turns: int = typer.Option(10, "--max-turns", min=1, max=100, help="Judged seeker turns per episode."),
-    model: str = typer.Option("local", "--model", "-m", help="Counselor model spec."),
-    seeker_model: str = typer.Option(None, "--seeker-model", help="Seeker model spec (default: --model)."),
-    judge_model: str = typer.Option(None, "--judge-model", help="Judge model spec (default: --seeker-model)."),
+    model: ModelOption = "local",
+    seeker_model: SeekerModelOption = None,
+    judge_model: JudgeModelOption = None,
     analyst_model: str = typer.Option(None, "--analyst-model", help="Analyst model spec (default: --model)."),
     base_url: BaseUrlOption = None,
     counselor_base_url: CounselorUrlOption = None,

@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 
 from escgraph.cli._app import CLIError, app
-from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeUrlOption,
-                                       RayAddressOption, RayGpusOption, SafetyFormat, SafetyFormatOption,
-                                       SafetyModelOption, SafetyUrlOption, SeekerUrlOption, run_options,
-                                       safety_options)
+from escgraph.cli._run_options import (BaseUrlOption, CounselorUrlOption, Executor, ExecutorOption, JudgeModelOption,
+                                       JudgeUrlOption, ModelOption, RayAddressOption, RayGpusOption, SafetyFormat,
+                                       SafetyFormatOption, SafetyModelOption, SafetyUrlOption, SeekerModelOption,
+                                       SeekerUrlOption, run_options, safety_options)
 
 
 class _RichProgress:
@@ -136,9 +136,9 @@ def simulate(
     executor: ExecutorOption = Executor.local,
     ray_address: RayAddressOption = None,
     ray_num_gpus: RayGpusOption = 0.0,
-    model: str = typer.Option("local", "--model", "-m", help="Counselor model spec."),
-    seeker_model: str = typer.Option(None, "--seeker-model", help="Seeker model spec (default: --model)."),
-    judge_model: str = typer.Option(None, "--judge-model", help="Judge model spec (default: --seeker-model)."),
+    model: ModelOption = "local",
+    seeker_model: SeekerModelOption = None,
+    judge_model: JudgeModelOption = None,
     base_url: BaseUrlOption = None,
     counselor_base_url: CounselorUrlOption = None,
     seeker_base_url: SeekerUrlOption = None,
