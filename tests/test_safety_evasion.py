@@ -441,3 +441,13 @@ def test_resource_file_errors_name_the_line(tmp_path):
     path.write_text("locales:\n  en-XX:\n    emergency: '1'\n    crisis:\n      - line: a\n        checked: soon\n")
     with pytest.raises(ValueError, match="'checked' must be a date"):
         load_resources(path)
+
+
+@pytest.mark.parametrize("text, crisis", [
+    ("I was reading about the deadly earthquake in Turkey", False),
+    ("I read up about fatal car crashes for my essay", False),
+    ("I have been looking up lethal doses of my meds", True),
+    ("Been reading about carbon monoxide and cars all night. Our garage door closes all the way.", True),
+])
+def test_reading_about_news_is_not_researching_a_method(detector, text, crisis):
+    assert detector.check(text).crisis is crisis
