@@ -184,3 +184,17 @@ def test_a_model_may_clear_an_ambiguous_crisis_only_when_allowed():
     cleared = SafetyDetector(model=_assessing("none"), model_may_clear=True, use_embeddings=False,
                              ambiguous=(0.25, 0.99)).check(text)
     assert not cleared.crisis and any("model: no risk" in r for r in cleared.reasons)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--safety-model", "  "], "--safety-model is empty"),
+    (["--safety-base-url", "http://127.0.0.1:9/v1"], "--safety-base-url needs --safety-model"),
+    (["--safety-model", "local:/no/such/model.gguf"], "GGUF model file not found"),
+])
+def test_bad_safety_options_are_one_line_and_write_nothing(tmp_path, args, message):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli_app(), ["simulate", "--model", "fake", "--n", "1", "--max-turns", "1",
+                                            "--out", str(out), *args])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    if "safety-" in message:  # option errors stop before the run folder is made (a model that cannot load is
+        assert not out.exists()  # found after it, as for every role: the folder is prepared first by design)

@@ -58,9 +58,16 @@ SafetyFormatOption = Annotated[SafetyFormat, typer.Option(
                             "can raise an ambiguous message to a crisis, never clear one).")]
 
 
-def safety_options(safety_model: str | None, safety_format: SafetyFormat | str) -> dict[str, Any]:
-    """The RunSpec fields of --safety-model / --safety-format."""
+def safety_options(safety_model: str | None, safety_format: SafetyFormat | str,
+                   safety_base_url: list[str] | None = None) -> dict[str, Any]:
+    """The RunSpec fields of --safety-model / --safety-format (--safety-base-url is checked here, set by
+    :func:`run_options`)."""
     safety_format = SafetyFormat(safety_format).value
+    if safety_model is not None and not safety_model.strip():
+        raise CLIError("--safety-model is empty: give a model spec, or leave the option out for rules and "
+                       "embeddings only")
+    if server_list(safety_base_url) and not safety_model:
+        raise CLIError("--safety-base-url needs --safety-model (the model that server runs)")
     if safety_format != "structured" and not safety_model:
         raise CLIError(f"--safety-format {safety_format} needs --safety-model (the guard model to ask)")
     return dict(safety_model=safety_model or None, safety_format=safety_format)

@@ -93,7 +93,8 @@ def evolve(
         where = run_options(executor=executor, ray_address=ray_address, ray_num_gpus=ray_num_gpus,
                             base_url=base_url, counselor_base_url=counselor_base_url,
                             seeker_base_url=seeker_base_url, judge_base_url=judge_base_url,
-                            safety_base_url=safety_base_url) | safety_options(safety_model, safety_format)
+                            safety_base_url=safety_base_url) | safety_options(safety_model, safety_format,
+                                                                              safety_base_url)
         if not get_graph_info(graph).uses_skills_bank:
             raise CLIError(f"graph {graph!r} does not use the skills bank, so evolving the bank cannot change it; "
                            f"use --graph skilled")

@@ -202,7 +202,8 @@ def simulate(
         where = run_options(executor=executor, ray_address=ray_address, ray_num_gpus=ray_num_gpus,
                             base_url=base_url, counselor_base_url=counselor_base_url,
                             seeker_base_url=seeker_base_url, judge_base_url=judge_base_url,
-                            safety_base_url=safety_base_url) | safety_options(safety_model, safety_format)
+                            safety_base_url=safety_base_url) | safety_options(safety_model, safety_format,
+                                                                              safety_base_url)
         info = get_graph_info(graph)
         chosen = resolve_profiles(profiles, n=n, seed=seed)
         pinned = _pin_bank(bank, bank_version) if info.uses_skills_bank else None
